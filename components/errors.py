@@ -1,0 +1,88 @@
+"""The one exception tree every devpi call raises.
+
+Each error carries the HTTP method, the URL (never with credentials in it), the status code when
+there was a response, and a sentence a person can act on. Callers catch the class that matches
+what they can handle (``NotFoundError`` while reading, ``ConflictError`` while creating) and let
+everything else reach the user unchanged.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "ConfigError",
+    "ConflictError",
+    "DevpiError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ServerError",
+    "ServerUnreachableError",
+]
+
+
+class DevpiError(Exception):
+    """Base of every error raised when talking to devpi-server."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        url: str | None = None,
+        status: int | None = None,
+        server_message: str | None = None,
+    ) -> None:
+        self.message = message
+        self.method = method
+        self.url = url
+        self.status = status
+        self.server_message = server_message
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = ""
+        if self.method and self.url:
+            where = f" ({self.method} {self.url}"
+            where += f" -> {self.status})" if self.status is not None else ")"
+        detail = f": devpi says {self.server_message!r}" if self.server_message else ""
+        return f"{self.message}{where}{detail}"
+
+
+class ServerUnreachableError(DevpiError):
+    """No HTTP answer at all after the bounded retries (refused, timed out, DNS)."""
+
+
+class AuthenticationError(DevpiError):
+    """The credentials were refused (login 401, or /+api reports them as not authenticated)."""
+
+
+class PermissionDeniedError(DevpiError):
+    """403: authenticated, but not allowed (or, for devpi, a missing index on PATCH/DELETE)."""
+
+
+class NotFoundError(DevpiError):
+    """404: the user, index, project, version or file does not exist."""
+
+
+class ConflictError(DevpiError):
+    """409: the object exists already, or a file differs in a non-volatile index."""
+
+
+class InvalidRequestError(DevpiError):
+    """400: devpi refused a value (bad name, unknown key, missing base index, ...)."""
+
+
+class ServerError(DevpiError):
+    """5xx after retries: devpi-server failed."""
+
+
+class ConfigError(ValueError):
+    """Stack or resource configuration is invalid; the message names the key path and the value."""
+
+    def __init__(self, path: str, value: object, problem: str, *, secret: bool = False) -> None:
+        self.path = path
+        self.value = "[secret]" if secret else value
+        self.problem = problem
+        shown = "[secret]" if secret else repr(value)
+        super().__init__(f"{path}: {problem} (got {shown})")

@@ -1,0 +1,116 @@
+"""Pulumi mocks that record every resource with its inputs and options, for wiring tests.
+
+Usage::
+
+    recorder = MockRecorder()
+    with use_mocks(recorder):
+        component = SomeComponent("x", args)
+        value = resolve(component.some_output)
+    recorder.one("docker:index/container:Container").inputs["restart"] == "always"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import settings as _settings
+
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+
+
+@dataclass
+class Recorded:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    provider: str | None
+    custom: bool
+    urn: str = ""
+    parent_urn: str | None = None
+    dependencies: list[str] = field(default_factory=list)
+
+
+class MockRecorder(pulumi.runtime.Mocks):
+    """Records resources; outputs echo inputs plus an id (and a few computed outputs for known types)."""
+
+    def __init__(self) -> None:
+        self.resources: list[Recorded] = []
+        self.calls: list[pulumi.runtime.MockCallArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        self.resources.append(
+            Recorded(args.typ, args.name, dict(args.inputs), args.provider, args.custom,
+                     urn=getattr(args, "urn", "") or "")
+        )
+        outputs = dict(args.inputs)
+        if args.typ == "docker:index/container:Container":
+            outputs.setdefault("id", f"{args.name}-container-id")
+        if args.typ.startswith("command:remote:Command"):
+            outputs.setdefault("stdout", "")
+            outputs.setdefault("stderr", "")
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        self.calls.append(args)
+        return {}
+
+    # ---- queries
+    def of_type(self, typ: str) -> list[Recorded]:
+        return [r for r in self.resources if r.typ == typ]
+
+    def one(self, typ: str, name: str | None = None) -> Recorded:
+        found = [r for r in self.of_type(typ) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {typ} {name or ''}, found {[r.name for r in found]}"
+        return found[0]
+
+    def named(self, name: str) -> Recorded:
+        found = [r for r in self.resources if r.name == name]
+        assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
+        return found[0]
+
+    def types(self) -> list[str]:
+        return sorted({r.typ for r in self.resources})
+
+
+@contextlib.contextmanager
+def use_mocks(recorder: MockRecorder, *, preview: bool = False, project: str = "devpi-registry",
+              stack: str = "dev", config: dict[str, str] | None = None) -> Iterator[MockRecorder]:
+    """Install mocks with a fresh event loop and settings; restore afterwards so tests don't leak."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    for key, value in (config or {}).items():
+        pulumi.runtime.set_config(key, value)
+    pulumi.runtime.set_mocks(recorder, project=project, stack=stack, preview=preview)
+    try:
+        yield recorder
+    finally:
+        for key in config or {}:
+            pulumi.runtime.config.CONFIG.pop(key, None)
+        _settings.SETTINGS = _settings.Settings(project=project, stack=stack)
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def resolve(output: Any) -> Any:
+    """Wait for an Output (or plain value) under mocks and return its value."""
+    if not isinstance(output, pulumi.Output):
+        return output
+    loop = asyncio.get_event_loop()
+    return loop.run_until_complete(output.future())
+
+
+def is_secret(output: pulumi.Output[Any]) -> bool:
+    loop = asyncio.get_event_loop()
+    return bool(loop.run_until_complete(output.is_secret()))
+
+
+def unwrap_secret(value: Any) -> tuple[Any, bool]:
+    """A mock input as (plain value, was it marked secret)."""
+    if isinstance(value, dict) and value.get("4dabf18193072939515e22adb298388d") == SECRET_SIG:
+        return value.get("value"), True
+    return value, False
