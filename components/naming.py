@@ -24,7 +24,8 @@ def _name_problem(kind: str, name: object) -> str | None:
         return f"{kind} name must not be empty"
     bad = sorted({c for c in name if c in _BLOCKED or not c.isprintable()})
     if bad:
-        return f"{kind} name contains characters devpi refuses ({''.join(bad)!r}); only letters, digits and -.@_ are allowed"
+        shown = "".join(bad)
+        return f"{kind} name contains characters devpi refuses ({shown!r}); only letters, digits and -.@_ are allowed"
     if name.startswith("+"):
         return f"{kind} name must not start with '+' (reserved by devpi)"
     return None

@@ -90,7 +90,7 @@ def use_mocks(recorder: MockRecorder, *, preview: bool = False, project: str = "
         yield recorder
     finally:
         for key in config or {}:
-            pulumi.runtime.config.CONFIG.pop(key, None)
+            pulumi.runtime.config.CONFIG.get().pop(key, None)
         _settings.SETTINGS = _settings.Settings(project=project, stack=stack)
         asyncio.set_event_loop(None)
         loop.close()
