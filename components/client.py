@@ -453,6 +453,15 @@ class DevpiClient:
             path = path[len(prefix):]
         return self._call("GET", path, headers={"Accept": "*/*"}).content
 
+    def file_size(self, href: str) -> int:
+        """Size in bytes of a release file via HEAD ``Content-Length`` (devpi's JSON has no sizes)."""
+        path = urlsplit(href).path if "://" in href else href
+        prefix = urlsplit(self.url).path
+        if prefix and path.startswith(prefix + "/"):
+            path = path[len(prefix):]
+        resp = self._call("HEAD", path, headers={"Accept": "*/*"})
+        return int(resp.headers.get("Content-Length", 0))
+
     # -------------------------------------------------------------------------------------- writes
     def upload(self, index: str, path: Path, *, name: str, version: str, **metadata: Any) -> None:
         """Upload one release file (devpi reads metadata from form fields only, not the file)."""

@@ -2,4 +2,5 @@
 
 pytest_plugins = [
     "tests.fixtures.devpi",
+    "tests.fixtures.provider_host",
 ]

@@ -1,0 +1,184 @@
+"""Pure renderers for the scheduled backup on the host: a bash script, a systemd service and timer,
+and the install/uninstall scripts that ``BackupSchedule`` runs over SSH.
+
+Why devpi-export inside the running container (and not a tar of the data folder): devpi-export
+dumps one consistent snapshot (a keyfs read transaction pinned at one serial) while the server keeps
+serving, whereas a tar of ``/devpi/server`` taken while the server writes can catch sqlite mid-write
+and disagree with ``+files``. See components/lifecycle/backup.py for what was read and tried.
+The export folder lives in the container's ``/tmp`` (never inside the bind-mounted data folder) and
+is streamed out as tar.gz through ``docker exec`` stdout; the archive is checked for
+``export/dataindex.json`` and renamed into place only when complete. Only the newest ``keep``
+archives named ``devpi-export-*.tar.gz`` are kept; uninstall removes the timer, never the archives.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import shlex
+from dataclasses import dataclass
+
+from components.errors import ConfigError
+
+__all__ = [
+    "BackupPlan",
+    "render_backup_script",
+    "render_install_script",
+    "render_service",
+    "render_timer",
+    "render_uninstall_script",
+    "script_hash",
+]
+
+_CONTAINER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_UNIT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class BackupPlan:
+    """Validated plain values the renderers need (the component builds it from BackupArgs)."""
+
+    backup_dir: str = "/var/backups/devpi"
+    keep: int = 7
+    container_name: str = "devpi-server"
+    schedule: str = "daily"
+    unit_name: str = "devpi-registry-backup"
+    path_prefix: str = "backup"
+
+    def __post_init__(self) -> None:
+        p = self.path_prefix
+        if not self.backup_dir.startswith("/") or "\n" in self.backup_dir or self.backup_dir.rstrip("/") == "":
+            raise ConfigError(f"{p}.backupDir", self.backup_dir, "must be an absolute path other than /")
+        if isinstance(self.keep, bool) or not isinstance(self.keep, int) or self.keep < 1:
+            raise ConfigError(f"{p}.keep", self.keep, "must be a whole number >= 1")
+        if not _CONTAINER_RE.match(self.container_name):
+            raise ConfigError(f"{p}.containerName", self.container_name, "must be a Docker container name")
+        if not self.schedule.strip() or any(c in self.schedule for c in "\n\r'\"\\;$`"):
+            raise ConfigError(f"{p}.schedule", self.schedule,
+                              "must be a systemd OnCalendar expression such as 'daily' or '*-*-* 02:30:00'")
+        if not _UNIT_RE.match(self.unit_name):
+            raise ConfigError(f"{p}.unitName", self.unit_name, "must be a plain systemd unit name")
+
+    @property
+    def script_path(self) -> str:
+        return f"/usr/local/sbin/{self.unit_name}"
+
+    @property
+    def service_path(self) -> str:
+        return f"/etc/systemd/system/{self.unit_name}.service"
+
+    @property
+    def timer_path(self) -> str:
+        return f"/etc/systemd/system/{self.unit_name}.timer"
+
+
+def render_backup_script(plan: BackupPlan) -> str:
+    q = shlex.quote
+    return f"""#!/usr/bin/env bash
+# devpi-registry backup: devpi-export inside the running container {plan.container_name}
+# (a consistent snapshot at one serial, safe while the server runs), streamed out as tar.gz.
+set -euo pipefail
+umask 077
+
+BACKUP_DIR={q(plan.backup_dir)}
+KEEP={plan.keep}
+CONTAINER={q(plan.container_name)}
+
+stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+final="${{BACKUP_DIR}}/devpi-export-${{stamp}}.tar.gz"
+partial="${{final}}.partial"
+mkdir -p -- "$BACKUP_DIR"
+trap 'rm -f -- "$partial"' EXIT
+
+# Inside the container: export into its /tmp (never the bind-mounted data folder), tar to stdout.
+# shellcheck disable=SC2016
+docker exec "$CONTAINER" sh -c 'set -e
+d=$(mktemp -d /tmp/devpi-export.XXXXXX)
+trap "rm -rf \\"\\$d\\"" EXIT
+devpi-export "$d/export" >&2
+tar -C "$d" -czf - export' > "$partial"
+
+# complete only if the dump's index is in it
+tar -tzf "$partial" export/dataindex.json > /dev/null
+mv -- "$partial" "$final"
+trap - EXIT
+
+# keep the newest $KEEP archives (names sort by time); nothing else in the folder is touched
+find "$BACKUP_DIR" -maxdepth 1 -type f -name 'devpi-export-*.tar.gz' -printf '%f\\n' \\
+  | sort -r | tail -n "+$((KEEP + 1))" \\
+  | while IFS= read -r old; do rm -f -- "${{BACKUP_DIR:?}}/${{old}}"; done
+
+echo "devpi backup written: $final"
+"""
+
+
+def render_service(plan: BackupPlan) -> str:
+    return f"""[Unit]
+Description=devpi-registry backup (devpi-export of container {plan.container_name})
+Wants=docker.service
+After=docker.service
+
+[Service]
+Type=oneshot
+ExecStart={plan.script_path}
+Nice=10
+IOSchedulingClass=best-effort
+IOSchedulingPriority=7
+"""
+
+
+def render_timer(plan: BackupPlan) -> str:
+    return f"""[Unit]
+Description=devpi-registry backup schedule ({plan.schedule})
+
+[Timer]
+OnCalendar={plan.schedule}
+Persistent=true
+RandomizedDelaySec=300
+
+[Install]
+WantedBy=timers.target
+"""
+
+
+def _write_file(path: str, content: str, mode: str) -> str:
+    encoded = base64.b64encode(content.encode()).decode()
+    q = shlex.quote
+    return (f"base64 -d > {q(path + '.new')} <<'DEVPI_REGISTRY_EOF'\n{encoded}\nDEVPI_REGISTRY_EOF\n"
+            f"chmod {mode} {q(path + '.new')}\nmv -f {q(path + '.new')} {q(path)}\n")
+
+
+def render_install_script(plan: BackupPlan) -> str:
+    """Idempotent: validates the calendar, writes the three files atomically, enables the timer."""
+    q = shlex.quote
+    return (
+        "#!/usr/bin/env bash\nset -euo pipefail\numask 022\n"
+        f"systemd-analyze calendar {q(plan.schedule)} > /dev/null\n"
+        f"install -d -m 0700 {q(plan.backup_dir)}\n"
+        + _write_file(plan.script_path, render_backup_script(plan), "0755")
+        + _write_file(plan.service_path, render_service(plan), "0644")
+        + _write_file(plan.timer_path, render_timer(plan), "0644")
+        + "systemctl daemon-reload\n"
+        f"systemctl enable --now {q(plan.unit_name + '.timer')}\n"
+    )
+
+
+def render_uninstall_script(plan: BackupPlan) -> str:
+    """Removes timer, service and script; the archives in the backup folder are kept on purpose."""
+    q = shlex.quote
+    return (
+        "#!/usr/bin/env bash\nset -euo pipefail\n"
+        f"systemctl disable --now {q(plan.unit_name + '.timer')} 2> /dev/null || true\n"
+        f"rm -f -- {q(plan.timer_path)} {q(plan.service_path)} {q(plan.script_path)}\n"
+        "systemctl daemon-reload\n"
+        f"# archives in {plan.backup_dir} are deliberately left in place\n"
+    )
+
+
+def script_hash(plan: BackupPlan) -> str:
+    """sha256 over everything installed: the ``triggers`` value that re-installs on any change."""
+    h = hashlib.sha256()
+    for part in (render_install_script(plan), render_uninstall_script(plan)):
+        h.update(part.encode())
+    return h.hexdigest()

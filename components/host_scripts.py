@@ -1,0 +1,535 @@
+"""Bash scripts that prepare the RHEL 8 host, rendered by pure functions.
+
+Every script here is handed verbatim to pulumi-command (``remote.Command``), and the tests run the
+very same text over a real SSH connection, so what is tested is what runs. Rules every script keeps:
+
+* ``set -euo pipefail``, and every value from the stack config inserted with ``shlex.quote``;
+* idempotent: a second run changes nothing and prints a line that says so;
+* no secrets: none of these steps needs one (were one ever needed, it would go on stdin);
+* works as root or as a sudo user: privileged commands go through ``as_root``, which is either a
+  plain call or ``sudo -n`` (never prompting: a password prompt would hang the SSH session).
+
+The remote user's login shell runs the command string, and that shell may not be bash, so each
+script is wrapped as ``bash -c '<script>'`` by :func:`as_command`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Literal
+
+from components.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "SUPPORTED_OS",
+    "FirewallWhenInactive",
+    "HostPlan",
+    "Privilege",
+    "Step",
+    "as_command",
+    "fcontext_spec",
+    "render_data_dir",
+    "render_data_dir_delete",
+    "render_firewall",
+    "render_firewall_delete",
+    "render_preflight",
+    "render_selinux",
+    "render_selinux_delete",
+    "render_steps",
+    "script_hash",
+]
+
+DEFAULT_DATA_DIR = "/opt/local/devpi/data"
+FirewallWhenInactive = Literal["fail", "skip"]
+
+#: os-release IDs accepted as "RHEL 8 or compatible", with the names shown in messages.
+SUPPORTED_OS = {
+    "rhel": "Red Hat Enterprise Linux",
+    "rocky": "Rocky Linux",
+    "almalinux": "AlmaLinux",
+    "centos": "CentOS Stream",
+    "ol": "Oracle Linux",
+}
+
+# Folders whose recursive relabel (``(/.*)?``) or purge would damage the host (Docker itself warns
+# about ``:Z`` on /home and /usr): the data folder must be strictly below them.
+_FORBIDDEN_DATA_DIRS = frozenset({
+    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt",
+    "/opt/local", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/local",
+    "/var", "/var/lib", "/var/lib/docker",
+})
+_USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?$")
+_REGEX_SPECIAL = re.compile(r"([\\.^$*+?()\[\]{}|])")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Privilege:
+    """How privileged commands run: directly (SSH user is root) or through a sudo prefix."""
+
+    sudo: bool = False
+    sudo_command: str = "sudo -n"
+
+    def as_root_function(self) -> str:
+        """The bash ``as_root`` helper every script defines."""
+        if not self.sudo:
+            return 'as_root() { "$@"; }'
+        words = shlex.split(self.sudo_command)
+        if not words:
+            raise ConfigError("sudoCommand", self.sudo_command, "must name a command when sudo is used")
+        return "as_root() { " + " ".join(shlex.quote(w) for w in words) + ' "$@"; }'
+
+
+def _header(step: str, privilege: Privilege) -> str:
+    # sbin folders appended (not prepended) so getenforce/semanage/restorecon are found for a sudo
+    # user whose PATH lacks them, while anything earlier on PATH still wins.
+    return (
+        "# devpi-registry host step: " + step + " (rendered by components/host_scripts.py)\n"
+        "set -euo pipefail\n"
+        'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"\n'
+        "export PATH\n"
+        + privilege.as_root_function() + "\n"
+    )
+
+
+def as_command(script: str) -> str:
+    """The command string for pulumi-command: ``bash -c '<script>'``, whatever the login shell is."""
+    return "bash -c " + shlex.quote(script)
+
+
+def script_hash(*scripts: str) -> str:
+    """A stable digest of rendered scripts, used as ``triggers`` so a changed script re-runs."""
+    digest = hashlib.sha256()
+    for script in scripts:
+        digest.update(script.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def fcontext_spec(data_dir: str) -> str:
+    """The SELinux file-context regex for the folder and everything below it.
+
+    ``semanage fcontext`` takes a regular expression, so characters like ``.`` in the path are
+    escaped; ``(/.*)?`` makes the rule cover the folder's contents too.
+    """
+    return _REGEX_SPECIAL.sub(r"\\\1", data_dir) + "(/.*)?"
+
+
+# --------------------------------------------------------------------------------------------- preflight
+
+def render_preflight(*, user: str, privilege: Privilege, firewall_when_inactive: FirewallWhenInactive) -> str:
+    """Check the host before changing anything; print every problem found, exit 1 if there is one.
+
+    Checks: RHEL 8 or compatible, sudo without password (when used), Docker installed, running and
+    usable by the SSH user, firewalld state, SELinux mode and, when SELinux is enforcing, Docker's
+    SELinux support (without it the ``:Z`` mount option silently does nothing).
+    """
+    q_user = shlex.quote(user)
+    supported = " ".join(sorted(SUPPORTED_OS))
+    supported_names = ", ".join(SUPPORTED_OS[k] for k in ("rocky", "almalinux", "centos", "ol"))
+    sudo_check = ""
+    if privilege.sudo:
+        sudo_check = f"""sudo_cmd={shlex.quote(privilege.sudo_command)}
+if as_root true 2>/dev/null; then
+  fact "privileges: $ssh_user runs root commands through $sudo_cmd"
+else
+  problem "sudo: user $ssh_user cannot run root commands through '$sudo_cmd' (over SSH nobody can type a password); allow it without a password (NOPASSWD in /etc/sudoers.d) or connect as root"
+fi
+"""
+    fw_inactive = (
+        'problem "firewalld: not running (firewall-cmd --state: $fw_state); start it with'
+        " 'sudo systemctl enable --now firewalld', or set firewallWhenInactive to skip if you"
+        ' manage the firewall yourself"'
+        if firewall_when_inactive == "fail"
+        else 'fact "firewalld: not running ($fw_state); the devpi port will NOT be opened'
+        ' (firewallWhenInactive=skip)"'
+    )
+    return _header("preflight", privilege) + f"""ssh_user={q_user}
+supported_ids={shlex.quote(supported)}
+problems=()
+facts=()
+problem() {{ problems+=("$1"); }}
+fact() {{ facts+=("$1"); }}
+{sudo_check}
+# --- operating system: RHEL 8 or a compatible rebuild
+if [ -r /etc/os-release ]; then
+  os_id=$( . /etc/os-release && printf '%s' "${{ID:-}}")
+  os_like=$( . /etc/os-release && printf '%s' "${{ID_LIKE:-}}")
+  os_version=$( . /etc/os-release && printf '%s' "${{VERSION_ID:-}}")
+  os_name=$( . /etc/os-release && printf '%s' "${{PRETTY_NAME:-${{NAME:-unknown}}}}")
+  os_family_ok=no
+  for candidate in $supported_ids; do
+    if [ "$os_id" = "$candidate" ]; then os_family_ok=yes; fi
+  done
+  case " $os_like " in *" rhel "*) os_family_ok=yes ;; esac
+  if [ "$os_family_ok" = yes ] && [ "${{os_version%%.*}}" = 8 ]; then
+    fact "os: $os_name (ID=$os_id, VERSION_ID=$os_version)"
+  else
+    problem "os: found '$os_name' (ID=$os_id, VERSION_ID=$os_version); devpi-registry supports Red Hat Enterprise Linux 8 and compatible 8.x releases ({supported_names})"
+  fi
+else
+  problem "os: /etc/os-release is missing, cannot tell the operating system; devpi-registry supports Red Hat Enterprise Linux 8 and compatible 8.x releases"
+fi
+
+# --- Docker engine: installed, running, usable by the SSH user without sudo
+docker_ok=no
+if ! command -v docker >/dev/null 2>&1; then
+  problem "docker: the docker command is not installed; install Docker Engine (docker-ce from download.docker.com; RHEL's podman-docker is not enough) and run 'sudo systemctl enable --now docker'"
+elif docker_version=$(docker version --format '{{{{.Server.Version}}}}' 2>&1); then
+  docker_ok=yes
+  fact "docker: engine $docker_version, usable by $ssh_user"
+elif as_root docker version --format '{{{{.Server.Version}}}}' >/dev/null 2>&1; then
+  problem "docker: the engine runs, but user $ssh_user cannot use it ($(printf '%s' "$docker_version" | head -n 1)); add the user to the docker group ('sudo usermod -aG docker $ssh_user') and reconnect"
+else
+  problem "docker: the Docker engine is not running or not reachable ($(printf '%s' "$docker_version" | head -n 1)); start it with 'sudo systemctl enable --now docker'"
+fi
+
+# --- firewalld
+if command -v firewall-cmd >/dev/null 2>&1; then
+  fw_state=$(as_root firewall-cmd --state 2>&1 | head -n 1) || true
+else
+  fw_state="firewall-cmd not installed"
+fi
+if [ "$fw_state" = running ]; then
+  fact "firewalld: running"
+else
+  {fw_inactive}
+fi
+
+# --- SELinux, and Docker's SELinux support when it is enforcing
+if command -v getenforce >/dev/null 2>&1; then
+  selinux_mode=$(getenforce 2>&1 || true)
+else
+  selinux_mode="not present"
+fi
+fact "selinux: $selinux_mode"
+case "$selinux_mode" in
+  Enforcing|Permissive)
+    for tool in semanage restorecon; do
+      if ! command -v "$tool" >/dev/null 2>&1; then
+        problem "selinux: $selinux_mode but $tool is not installed; install policycoreutils-python-utils"
+      fi
+    done
+    ;;
+esac
+if [ "$selinux_mode" = Enforcing ] && [ "$docker_ok" = yes ]; then
+  if docker info --format '{{{{range .SecurityOptions}}}}{{{{println .}}}}{{{{end}}}}' 2>/dev/null | grep -q selinux; then
+    fact "docker: SELinux support enabled"
+  elif as_root cat /etc/docker/daemon.json 2>/dev/null | grep -Eq '"selinux-enabled"[[:space:]]*:[[:space:]]*true'; then
+    problem "docker: /etc/docker/daemon.json sets \\"selinux-enabled\\": true but the running engine does not use it; restart it with 'sudo systemctl restart docker'"
+  else
+    problem "docker: SELinux is Enforcing but Docker's SELinux support is off (no selinux in 'docker info' security options); without it the :Z mount option does nothing and containers run unconfined; add \\"selinux-enabled\\": true to /etc/docker/daemon.json and run 'sudo systemctl restart docker'"
+  fi
+fi
+
+for f in "${{facts[@]}}"; do
+  echo "preflight: $f"
+done
+if [ "${{#problems[@]}}" -gt 0 ]; then
+  echo "preflight FAILED: ${{#problems[@]}} problem(s) on this host must be fixed before devpi can be deployed:" >&2
+  for p in "${{problems[@]}}"; do
+    echo "  - $p" >&2
+  done
+  exit 1
+fi
+echo "preflight ok: nothing changed (this step only checks)"
+"""
+
+
+# --------------------------------------------------------------------------------------------- data folder
+
+def render_data_dir(*, data_dir: str, uid: int, gid: int, privilege: Privilege) -> str:
+    """Create the data folder (mode 0700, owned by ``uid:gid``) or fix its mode and owner; never deletes.
+
+    Only the folder itself is chmod/chowned, not its contents: those belong to devpi-server inside
+    the container and a recursive chown could break a running server.
+    """
+    return _header("data folder", privilege) + f"""dir={shlex.quote(data_dir)}
+owner={shlex.quote(f"{uid}:{gid}")}
+changes=()
+if as_root test -e "$dir" && ! as_root test -d "$dir"; then
+  echo "data folder: $dir exists but is not a directory; move it away or choose another dataDir" >&2
+  exit 1
+fi
+if ! as_root test -d "$dir"; then
+  as_root mkdir -p -- "$dir"
+  changes+=("created")
+fi
+mode=$(as_root stat -L -c %a -- "$dir")
+if [ "$mode" != 700 ]; then
+  as_root chmod 0700 -- "$dir"
+  changes+=("mode $mode -> 700")
+fi
+current_owner=$(as_root stat -L -c %u:%g -- "$dir")
+if [ "$current_owner" != "$owner" ]; then
+  as_root chown -- "$owner" "$dir"
+  changes+=("owner $current_owner -> $owner")
+fi
+if [ "${{#changes[@]}}" -eq 0 ]; then
+  echo "data folder $dir: nothing changed (directory, mode 700, owner $owner)"
+else
+  summary=$(printf '%s; ' "${{changes[@]}}")
+  echo "data folder $dir: changed: ${{summary%; }}"
+fi
+"""
+
+
+def render_data_dir_delete(*, data_dir: str, purge: bool, privilege: Privilege) -> str:
+    """On destroy: keep the data folder (default), or delete it when ``purgeDataOnDestroy`` is set."""
+    if not purge:
+        return _header("data folder (destroy)", privilege) + f"""dir={shlex.quote(data_dir)}
+echo "data folder $dir: kept (purgeDataOnDestroy is false); the packages in it survive destroy"
+"""
+    return _header("data folder (destroy, purge)", privilege) + f"""dir={shlex.quote(data_dir)}
+if as_root test -e "$dir"; then
+  as_root rm -rf --one-file-system -- "$dir"
+  echo "data folder $dir: deleted with everything in it (purgeDataOnDestroy is true)"
+else
+  echo "data folder $dir: already gone; nothing changed"
+fi
+"""
+
+
+# --------------------------------------------------------------------------------------------- SELinux
+
+_SELINUX_PROLOGUE = """if ! command -v getenforce >/dev/null 2>&1; then
+  echo "selinux: not present on this host (no getenforce); no labels to set; nothing changed"
+  exit 0
+fi
+selinux_mode=$(getenforce)
+case "$selinux_mode" in
+  Enforcing|Permissive) ;;
+  *)
+    echo "selinux: $selinux_mode; labels are not used while SELinux is disabled; nothing changed"
+    exit 0
+    ;;
+esac
+"""
+
+
+def render_selinux(*, data_dir: str, privilege: Privilege) -> str:
+    """Give the data folder a persistent ``container_file_t`` label, so the container may use it.
+
+    A ``semanage fcontext`` rule survives reboots and full relabels (``chcon`` does not); the rule
+    is added (``-a``) or modified (``-m``) only when needed, and ``restorecon`` runs only when a
+    dry run shows files to relabel. Skipped with a reason when SELinux is absent or disabled.
+    """
+    return _header("selinux", privilege) + f"""dir={shlex.quote(data_dir)}
+spec={shlex.quote(fcontext_spec(data_dir))}
+{_SELINUX_PROLOGUE}changes=()
+current=$(as_root semanage fcontext -l -C | SPEC="$spec" awk '$1 == ENVIRON["SPEC"] {{ print $NF }}')
+case "$current" in
+  *:container_file_t:*) ;;
+  "")
+    as_root semanage fcontext -a -t container_file_t "$spec"
+    changes+=("added file-context rule")
+    ;;
+  *)
+    as_root semanage fcontext -m -t container_file_t "$spec"
+    changes+=("changed file-context rule from $current")
+    ;;
+esac
+pending=$(as_root restorecon -R -n -v -- "$dir")
+if [ -n "$pending" ]; then
+  as_root restorecon -R -v -- "$dir"
+  changes+=("relabelled files")
+fi
+as_root matchpathcon -V -- "$dir"
+if [ "${{#changes[@]}}" -eq 0 ]; then
+  echo "selinux ($selinux_mode): $dir already labelled container_file_t; nothing changed"
+else
+  summary=$(printf '%s; ' "${{changes[@]}}")
+  echo "selinux ($selinux_mode): $dir: ${{summary%; }}"
+fi
+"""
+
+
+def render_selinux_delete(*, data_dir: str, purge: bool, privilege: Privilege) -> str:
+    """On destroy: keep the label rule while the data is kept; remove the rule when purging."""
+    if not purge:
+        return _header("selinux (destroy)", privilege) + f"""dir={shlex.quote(data_dir)}
+echo "selinux: file-context rule for $dir kept, like the data folder (purgeDataOnDestroy is false)"
+"""
+    return _header("selinux (destroy, purge)", privilege) + f"""dir={shlex.quote(data_dir)}
+spec={shlex.quote(fcontext_spec(data_dir))}
+{_SELINUX_PROLOGUE}current=$(as_root semanage fcontext -l -C | SPEC="$spec" awk '$1 == ENVIRON["SPEC"] {{ print $NF }}')
+if [ -n "$current" ]; then
+  as_root semanage fcontext -d "$spec"
+  echo "selinux: file-context rule for $dir removed"
+else
+  echo "selinux: no file-context rule for $dir; nothing changed"
+fi
+"""
+
+
+# --------------------------------------------------------------------------------------------- firewall
+
+def _firewall_inactive(when_inactive: FirewallWhenInactive, action: str) -> str:
+    if when_inactive == "fail":
+        return f"""  echo "firewall: firewalld is not running (firewall-cmd --state: $fw_state), so port $port_spec cannot be {action}; start it with 'sudo systemctl enable --now firewalld', or set firewallWhenInactive to skip if you manage the firewall yourself" >&2
+  exit 1"""
+    return f"""  echo "firewall: firewalld is not running ($fw_state); port $port_spec not {action} (firewallWhenInactive=skip); nothing changed"
+  exit 0"""
+
+
+def _firewall_prologue(port: int, when_inactive: FirewallWhenInactive, action: str) -> str:
+    return f"""port_spec={shlex.quote(f"{port}/tcp")}
+if command -v firewall-cmd >/dev/null 2>&1; then
+  fw_state=$(as_root firewall-cmd --state 2>&1 | head -n 1) || true
+else
+  fw_state="firewall-cmd not installed"
+fi
+if [ "$fw_state" != running ]; then
+{_firewall_inactive(when_inactive, action)}
+fi
+"""
+
+
+def render_firewall(*, port: int, when_inactive: FirewallWhenInactive, privilege: Privilege) -> str:
+    """Open the devpi port in firewalld's default zone, permanently and at runtime, only if needed."""
+    return _header("firewall", privilege) + _firewall_prologue(port, when_inactive, "opened") + """changes=()
+if ! as_root firewall-cmd --permanent --query-port="$port_spec" >/dev/null; then
+  as_root firewall-cmd --permanent --add-port="$port_spec" >/dev/null
+  changes+=("added to the permanent configuration")
+fi
+# A permanent rule that is not active yet (added without reload) needs a reload too.
+if [ "${#changes[@]}" -gt 0 ] || ! as_root firewall-cmd --query-port="$port_spec" >/dev/null; then
+  as_root firewall-cmd --reload >/dev/null
+  changes+=("reloaded firewalld")
+fi
+if [ "${#changes[@]}" -eq 0 ]; then
+  echo "firewall: port $port_spec already open; nothing changed"
+else
+  summary=$(printf '%s; ' "${changes[@]}")
+  echo "firewall: port $port_spec opened: ${summary%; }"
+fi
+"""
+
+
+def render_firewall_delete(*, port: int, when_inactive: FirewallWhenInactive, privilege: Privilege) -> str:
+    """Close the devpi port again (the inverse of :func:`render_firewall`), only if it is open."""
+    return _header("firewall (destroy)", privilege) + _firewall_prologue(port, when_inactive, "closed") + """changes=()
+if as_root firewall-cmd --permanent --query-port="$port_spec" >/dev/null; then
+  as_root firewall-cmd --permanent --remove-port="$port_spec" >/dev/null
+  changes+=("removed from the permanent configuration")
+fi
+if [ "${#changes[@]}" -gt 0 ] || as_root firewall-cmd --query-port="$port_spec" >/dev/null; then
+  as_root firewall-cmd --reload >/dev/null
+  changes+=("reloaded firewalld")
+fi
+if [ "${#changes[@]}" -eq 0 ]; then
+  echo "firewall: port $port_spec already closed; nothing changed"
+else
+  summary=$(printf '%s; ' "${changes[@]}")
+  echo "firewall: port $port_spec closed: ${summary%; }"
+fi
+"""
+
+
+# --------------------------------------------------------------------------------------------- the plan
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    """One host step as pulumi-command runs it: command strings plus how changes are applied."""
+
+    name: str
+    create: str
+    delete: str | None
+    #: hash for ``triggers`` (a change replaces the Command, so it runs again); None = no triggers
+    trigger: str | None
+    #: run the old ``delete`` before the new ``create`` when replaced
+    delete_before_replace: bool = False
+    #: the command run on an in-place update (pulumi-command falls back to ``create``)
+    update: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostPlan:
+    """The plain (non-secret, known at preview) settings the host scripts are rendered from."""
+
+    user: str = "root"
+    sudo: bool | None = None
+    sudo_command: str = "sudo -n"
+    data_dir: str = DEFAULT_DATA_DIR
+    port: int = 3141
+    data_owner_uid: int = 0
+    data_owner_gid: int = 0
+    firewall_when_inactive: FirewallWhenInactive = "fail"
+    purge_data_on_destroy: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.user, str) or not _USER_RE.match(self.user):
+            raise ConfigError("user", self.user, "must be a POSIX user name such as 'root' or 'deploy'")
+        self._check_data_dir()
+        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
+            raise ConfigError("port", self.port, "must be a TCP port number from 1 to 65535")
+        for key, value in (("dataOwnerUid", self.data_owner_uid), ("dataOwnerGid", self.data_owner_gid)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+                raise ConfigError(key, value, "must be a numeric id >= 0 (0 = root, as the devpi image runs)")
+        if self.firewall_when_inactive not in ("fail", "skip"):
+            raise ConfigError("firewallWhenInactive", self.firewall_when_inactive, "must be 'fail' or 'skip'")
+        if self.use_sudo and not shlex.split(self.sudo_command or ""):
+            raise ConfigError("sudoCommand", self.sudo_command, "must name a command, such as 'sudo -n'")
+
+    def _check_data_dir(self) -> None:
+        d = self.data_dir
+        if not isinstance(d, str) or not d.startswith("/"):
+            raise ConfigError("dataDir", d, "must be an absolute path such as /opt/local/devpi/data")
+        if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in d):
+            # SELinux file-context rules are whitespace-separated: a blank in the path can't be labelled
+            raise ConfigError("dataDir", d, "must not contain blanks or control characters")
+        if posixpath.normpath(d) != d or d.startswith("//"):
+            raise ConfigError("dataDir", d, f"must be a normalised path (did you mean {posixpath.normpath(d)}?)")
+        if d in _FORBIDDEN_DATA_DIRS:
+            raise ConfigError("dataDir", d, "must be a folder of its own below a system folder, "
+                                            "e.g. /opt/local/devpi/data (it is relabelled and may be purged)")
+
+    @property
+    def use_sudo(self) -> bool:
+        """Sudo is used when asked for, or by default whenever the SSH user is not root."""
+        return self.user != "root" if self.sudo is None else self.sudo
+
+    @property
+    def privilege(self) -> Privilege:
+        return Privilege(sudo=self.use_sudo, sudo_command=self.sudo_command)
+
+
+def render_steps(plan: HostPlan) -> list[Step]:
+    """All host steps in order (preflight, data folder, SELinux, firewall) as command strings.
+
+    Change handling per step (pulumi-command runs ``create`` again on an update, and a change of
+    ``triggers`` replaces the Command):
+
+    * preflight: triggers on its script, no delete;
+    * data folder: **never replaced**. A replace runs the old ``delete`` too, and with
+      ``purgeDataOnDestroy`` that would wipe the packages on any script change; a changed script
+      re-runs as an in-place update instead (``update`` = the create script);
+    * SELinux and firewall: triggers on their scripts with delete-before-replace, so the old rule is
+      removed before the new one is added (create-then-delete would remove a port just re-added).
+    """
+    priv = plan.privilege
+    preflight = render_preflight(user=plan.user, privilege=priv,
+                                 firewall_when_inactive=plan.firewall_when_inactive)
+    data_create = render_data_dir(data_dir=plan.data_dir, uid=plan.data_owner_uid,
+                                  gid=plan.data_owner_gid, privilege=priv)
+    data_delete = render_data_dir_delete(data_dir=plan.data_dir, purge=plan.purge_data_on_destroy,
+                                         privilege=priv)
+    se_create = render_selinux(data_dir=plan.data_dir, privilege=priv)
+    se_delete = render_selinux_delete(data_dir=plan.data_dir, purge=plan.purge_data_on_destroy,
+                                      privilege=priv)
+    fw_create = render_firewall(port=plan.port, when_inactive=plan.firewall_when_inactive, privilege=priv)
+    fw_delete = render_firewall_delete(port=plan.port, when_inactive=plan.firewall_when_inactive,
+                                       privilege=priv)
+    return [
+        Step(name="preflight", create=as_command(preflight), delete=None, trigger=script_hash(preflight)),
+        Step(name="data-dir", create=as_command(data_create), delete=as_command(data_delete),
+             trigger=None, update=as_command(data_create)),
+        Step(name="selinux", create=as_command(se_create), delete=as_command(se_delete),
+             trigger=script_hash(se_create, se_delete), delete_before_replace=True),
+        Step(name="firewall", create=as_command(fw_create), delete=as_command(fw_delete),
+             trigger=script_hash(fw_create, fw_delete), delete_before_replace=True),
+    ]

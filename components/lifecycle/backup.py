@@ -1,0 +1,141 @@
+"""``backup`` and ``restore`` of a devpi-server data folder, through devpi-export / devpi-import.
+
+What devpi guarantees (read in devpi-server 6.20.3 ``importexport.py`` and ``keyfs.py``, then tried
+against a running server in tests/test_lifecycle_backup.py):
+
+- ``devpi-export`` may run **while the server runs**. It opens the same sqlite database and dumps
+  everything inside ONE keyfs read transaction pinned at the serial current when it starts; keyfs is
+  versioned by serial, so commits made during the export are simply not in it. The dump is a
+  consistent snapshot of users (with password hashes), indexes, versions, files and their logs.
+- The one live hazard: a file deleted by the server *during* the export (a prune, a remove) is gone
+  from ``+files`` while the snapshot still lists it; devpi-export then stops with ``Fatal: The file for
+  … is missing`` (or the copy fails) and exits non-zero. It never writes a silently incomplete dump;
+  this tool treats any non-zero exit as failure, keeps no partial archive, and a re-run succeeds.
+- Copying the data folder (``tar`` of the serverdir) while the server runs is **not** safe: the
+  sqlite database can be copied mid-write (no WAL checkpoint coordination), and ``+files`` and the
+  database are not copied at one instant (files referenced but not copied, or the reverse). That is
+  the seed guide's method; it is only correct with the server stopped (stop → tar → start).
+- ``devpi-import`` needs a serverdir with no devpi data; it recreates users (same password hashes, so
+  the same passwords work), indexes, versions and files with their sha256 and logs. Login tokens from
+  before do not survive unless the secret file is kept (restore does not invent one).
+
+So: ``backup`` = devpi-export (live) into a temporary folder next to the archives → tar.gz →
+atomic rename → keep the newest N. ``restore`` = unpack → devpi-import into a fresh serverdir.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .common import LifecycleError
+
+__all__ = ["ARCHIVE_RE", "BackupResult", "archives_to_delete", "backup", "restore"]
+
+ARCHIVE_PREFIX = "devpi-export-"
+ARCHIVE_RE = re.compile(r"^devpi-export-\d{8}T\d{6}Z\.tar\.gz$")
+
+
+def _tool(name: str) -> str:
+    """The devpi tool next to this Python (the venv), else on PATH."""
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        raise LifecycleError(f"{name} not found (install devpi-server where this tool runs)")
+    return found
+
+
+def archives_to_delete(names: list[str], keep: int) -> list[str]:
+    """Pure: which of our archives (by name; the timestamp sorts) fall outside the newest ``keep``."""
+    ours = sorted((n for n in names if ARCHIVE_RE.match(n)), reverse=True)
+    return ours[keep:]
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    archive: Path
+    bytes: int
+    deleted: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"archive": str(self.archive), "bytes": self.bytes, "deleted_old": list(self.deleted)}
+
+    def human(self) -> str:
+        old = f"; removed old archives: {', '.join(self.deleted)}" if self.deleted else ""
+        return f"backup written: {self.archive} ({self.bytes} bytes){old}"
+
+
+def _run(argv: list[str], what: str) -> None:
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+        raise LifecycleError(f"{what} failed (exit {proc.returncode}): {tail[-1] if tail else 'no output'}")
+
+
+def backup(serverdir: Path, to: Path, *, keep: int, now: datetime) -> BackupResult:
+    if keep < 1:
+        raise LifecycleError("--keep must be at least 1 (the archive just written)")
+    serverdir = Path(serverdir)
+    if not (serverdir / ".nodeinfo").exists():
+        raise LifecycleError(f"{serverdir} holds no devpi-server data (no .nodeinfo): wrong --serverdir?")
+    to = Path(to)
+    to.mkdir(parents=True, exist_ok=True)
+    final = to / f"{ARCHIVE_PREFIX}{now:%Y%m%dT%H%M%SZ}.tar.gz"
+    if final.exists():
+        raise LifecycleError(f"{final} exists already (two backups in the same second?)")
+    # temp folder next to the archives: same filesystem, and never inside the serverdir
+    with tempfile.TemporaryDirectory(prefix=".devpi-export-", dir=to) as tmp:
+        dump = Path(tmp) / "export"
+        _run([_tool("devpi-export"), "--serverdir", str(serverdir), str(dump)], "devpi-export")
+        if not (dump / "dataindex.json").exists():
+            raise LifecycleError("devpi-export finished without writing dataindex.json")
+        partial = Path(tmp) / (final.name + ".partial")
+        with tarfile.open(partial, "w:gz") as tar:
+            tar.add(dump, arcname="export")
+        partial.chmod(0o600)  # the dump holds password hashes
+        partial.replace(final)
+    deleted = archives_to_delete([p.name for p in to.iterdir()], keep)
+    for name in deleted:
+        (to / name).unlink()
+    return BackupResult(final, final.stat().st_size, tuple(deleted))
+
+
+def restore(archive: Path, serverdir: Path) -> dict[str, Any]:
+    """Unpack a backup archive and devpi-import it into ``serverdir`` (which must hold no devpi data)."""
+    archive, serverdir = Path(archive), Path(serverdir)
+    if not archive.is_file():
+        raise LifecycleError(f"archive {archive} not found")
+    if (serverdir / ".nodeinfo").exists():
+        raise LifecycleError(f"{serverdir} already holds devpi-server data: restore only into a new, empty "
+                             "serverdir (move the old one aside first)")
+    if serverdir.exists() and any(serverdir.iterdir()):
+        raise LifecycleError(f"{serverdir} is not empty: restore only into a new, empty serverdir")
+    with tempfile.TemporaryDirectory(prefix="devpi-restore-") as tmp:
+        try:
+            with tarfile.open(archive, "r:gz") as tar:
+                tar.extractall(tmp, filter="data")  # refuses absolute paths, .., devices
+        except (tarfile.TarError, OSError) as exc:
+            raise LifecycleError(f"cannot unpack {archive}: {exc}") from exc
+        dump = Path(tmp) / "export"
+        try:
+            index = json.loads((dump / "dataindex.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise LifecycleError(f"{archive} is not a devpi-lifecycle backup (no export/dataindex.json)") from exc
+        argv = [_tool("devpi-import"), "--serverdir", str(serverdir)]
+        if "root/pypi" not in (index.get("indexes") or {}):
+            argv.append("--no-root-pypi")  # else devpi-import would create the PyPI mirror anew
+        _run([*argv, str(dump)], "devpi-import")
+    users = index.get("users") or {}
+    return {"serverdir": str(serverdir), "users": sorted(users), "indexes": sorted(index.get("indexes") or {}),
+            "devpi_server_of_dump": index.get("devpi_server")}

@@ -1,0 +1,296 @@
+"""The ``devpi-lifecycle`` command line (also ``python -m components.lifecycle``).
+
+Human output by default, ``--json`` for CI; on failure a non-zero exit and one line on stderr
+(``devpi-lifecycle: error: …``), never a traceback. Nothing is deleted without ``--yes`` (or a
+confirmation typed at a terminal), and non-volatile indexes also need ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from components.client import DevpiClient
+from components.errors import ConfigError, DevpiError
+from components.retention import RetentionPolicy
+
+from . import backup as backup_mod
+from . import du as du_mod
+from . import promote as promote_mod
+from . import prune as prune_mod
+from . import remove as remove_mod
+from . import status as status_mod
+from .common import BusyGate, BusyLimits, LifecycleError, Progress
+from .connection import StackConfig, read_stack_config, resolve_connection
+
+__all__ = ["build_parser", "main"]
+
+PROG = "devpi-lifecycle"
+
+EPILOG = """\
+connection:
+  server URL from --url, DEVPI_URL, or --stack-config Pulumi.<stack>.yaml (serverUrl, or host.address
+  + server.port; the user is then root). User from --user or DEVPI_USER. The password ONLY from the
+  environment variable DEVPI_PASSWORD, --password-file FILE, or a prompt at a terminal — there is no
+  --password flag, because arguments are visible to everyone in `ps`.
+
+examples:
+  export DEVPI_URL=http://devpi.example:3141 DEVPI_USER=build_bot
+  read -rs DEVPI_PASSWORD && export DEVPI_PASSWORD
+  devpi-lifecycle promote geek-utils==0.1.0 --from build_bot/nightly --to build_bot/stable
+  devpi-lifecycle remove geek-utils==0.1.0.dev1 --index build_bot/nightly --yes
+  devpi-lifecycle remove geek-utils --index build_bot/stable --force --yes
+  devpi-lifecycle prune --index build_bot/nightly --keep-last 10 --only-prereleases     # dry run
+  devpi-lifecycle prune --index build_bot/nightly --max-age-days 30 --exclude 'keepme*' --yes
+  devpi-lifecycle prune --stack-config Pulumi.dev.yaml --yes    # every declared retention policy
+  devpi-lifecycle du --json
+  devpi-lifecycle status --stack-config Pulumi.dev.yaml
+  devpi-lifecycle backup --serverdir /opt/local/devpi/data --to /var/backups/devpi --keep 7
+  devpi-lifecycle restore /var/backups/devpi/devpi-export-20260101T020000Z.tar.gz --serverdir /srv/new
+
+exit status: 0 success, 1 failure (one line on stderr), 2 usage error, 3 status found drift.
+"""
+
+
+def _common() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("connection and output")
+    g.add_argument("--url", help="devpi-server URL (else DEVPI_URL, else the stack file)")
+    g.add_argument("--user", help="user to act as (else DEVPI_USER; root with --stack-config)")
+    g.add_argument("--password-file", type=Path, metavar="FILE",
+                   help="read the password from FILE (else DEVPI_PASSWORD, else a prompt)")
+    g.add_argument("--stack-config", type=Path, metavar="YAML", help="Pulumi.<stack>.yaml of this project")
+    g.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    g.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP request (default 30)")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Package lifecycle for a devpi registry: promote, remove, prune, du, status, "
+                    "backup, restore.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_: str, epilog: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help_, description=help_, epilog=epilog,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = add("promote", "copy a version to another index via devpi push and verify every sha256",
+            "Idempotent: when the target already holds identical files, nothing is pushed.\n"
+            "example: devpi-lifecycle promote geek-utils==0.1.0 --from build_bot/nightly --to build_bot/stable")
+    p.add_argument("spec", metavar="NAME==VERSION")
+    p.add_argument("--from", dest="source", required=True, metavar="USER/INDEX")
+    p.add_argument("--to", dest="target", required=True, metavar="USER/INDEX")
+
+    p = add("remove", "delete a version (NAME==VERSION) or a whole project (NAME) from one index",
+            "Asks for confirmation at a terminal; elsewhere --yes is required.\n"
+            "Non-volatile indexes also need --force (devpi's ?force delete).\n"
+            "example: devpi-lifecycle remove geek-utils==0.1.0.dev1 --index build_bot/nightly --yes")
+    p.add_argument("spec", metavar="NAME[==VERSION]")
+    p.add_argument("--index", required=True, metavar="USER/INDEX")
+    p.add_argument("--force", action="store_true", help="allow deleting from a non-volatile index")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+    p = add("prune", "apply a retention policy to an index (dry run unless --yes)",
+            "A version is removed only if every rule given agrees: beyond the newest --keep-last of its\n"
+            "project AND older than --max-age-days (age = first upload/push time of its files).\n"
+            "--only-prereleases limits removals (and --keep-last counting) to dev/pre-releases (PEP 440).\n"
+            "Without --index, --stack-config applies every retention declared in devpi-registry:indexes.\n"
+            "Deletes pause while /+status shows the server busy (event backlog, lagging replica).\n"
+            "examples:\n"
+            "  devpi-lifecycle prune --index build_bot/nightly --keep-last 5 --only-prereleases\n"
+            "  devpi-lifecycle prune --index build_bot/nightly --max-age-days 30 --include 'geek-*' --yes")
+    p.add_argument("--index", metavar="USER/INDEX")
+    p.add_argument("--keep-last", type=int, metavar="N")
+    p.add_argument("--max-age-days", type=int, metavar="D")
+    p.add_argument("--only-prereleases", action="store_true")
+    p.add_argument("--include", action="append", default=[], metavar="GLOB", help="project glob (repeatable)")
+    p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help="project glob (repeatable)")
+    p.add_argument("--yes", "-y", action="store_true", help="apply (default: dry run)")
+    p.add_argument("--force", action="store_true", help="allow deleting from non-volatile indexes")
+    p.add_argument("--max-wait", type=float, default=300.0, metavar="SECONDS",
+                   help="longest pause while the server is busy before giving up (default 300)")
+    p.add_argument("--max-event-lag", type=int, default=BusyLimits().max_event_lag, metavar="COMMITS",
+                   help="pause while event processing is more than this many commits behind")
+    p.add_argument("--verbose", "-v", action="store_true", help="also list kept versions with reasons")
+
+    p = add("du", "bytes and file counts per user, index and project, largest first",
+            "Sizes via HEAD Content-Length on one keep-alive session, or with --serverdir from the\n"
+            "data folder on this host (faster for big servers).\nexample: devpi-lifecycle du --json")
+    p.add_argument("--index", metavar="USER/INDEX", help="only this index")
+    p.add_argument("--serverdir", type=Path, metavar="DIR", help="devpi data folder on this host")
+
+    add("status", "server reachable, version, serial, load; with --stack-config: drift from the stack",
+        "exit 3 when the server differs from the stack file.\n"
+        "example: devpi-lifecycle status --stack-config Pulumi.dev.yaml")
+
+    p = add("backup", "devpi-export a server dir (safe while it runs) into a timestamped tar.gz",
+            "Keeps the newest --keep archives named devpi-export-YYYYmmddTHHMMSSZ.tar.gz in --to.\n"
+            "example: devpi-lifecycle backup --serverdir /opt/local/devpi/data --to /var/backups/devpi --keep 7")
+    p.add_argument("--serverdir", type=Path, required=True, metavar="DIR")
+    p.add_argument("--to", type=Path, required=True, metavar="ARCHIVE_DIR")
+    p.add_argument("--keep", type=int, default=7, metavar="N")
+
+    p = add("restore", "devpi-import a backup archive into a new, empty server dir",
+            "Start devpi-server on the new dir afterwards (same passwords as at backup time).\n"
+            "example: devpi-lifecycle restore ARCHIVE.tar.gz --serverdir /srv/devpi-restored")
+    p.add_argument("archive", type=Path)
+    p.add_argument("--serverdir", type=Path, required=True, metavar="DIR")
+    return parser
+
+
+class App:
+    """Runs one parsed command; stdout/stderr/stdin injectable for tests."""
+
+    def __init__(self, args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO,
+                 env: dict[str, str] | None = None) -> None:
+        self.args, self.out, self.err, self.stdin = args, out, err, stdin
+        self.env = env
+        self.stack: StackConfig | None = read_stack_config(args.stack_config) if args.stack_config else None
+
+    def client(self, *, need_password: bool) -> DevpiClient:
+        import os
+
+        conn = resolve_connection(url=self.args.url, user=self.args.user, password_file=self.args.password_file,
+                                  stack=self.stack, env=self.env if self.env is not None else os.environ,
+                                  interactive=self.stdin.isatty(), need_password=need_password)
+        try:
+            return DevpiClient(conn.url, conn.user, conn.password, timeout=self.args.timeout)
+        except ValueError as exc:
+            raise LifecycleError(str(exc)) from exc
+
+    def note(self, message: str) -> None:
+        self.err.write(message + "\n")
+
+    def emit(self, data: Any, human: str) -> None:
+        self.out.write((json.dumps(data, indent=2, default=str) if self.args.json else human) + "\n")
+
+    def progress(self) -> Callable[[int, str], Progress]:
+        return lambda total, label: Progress(total, label, self.err)
+
+    def confirm(self, question: str) -> None:
+        if self.args.yes:
+            return
+        if not self.stdin.isatty():
+            raise LifecycleError("refusing to delete without --yes: stdin is not a terminal to confirm on")
+        self.err.write(f"{question} [y/N] ")
+        self.err.flush()
+        if self.stdin.readline().strip().lower() not in ("y", "yes"):
+            raise LifecycleError("cancelled, nothing was removed")
+
+    # ------------------------------------------------------------------------------------ commands
+    def promote(self) -> int:
+        name, version = promote_mod.parse_requirement(self.args.spec, version_required=True)
+        assert version is not None
+        with self.client(need_password=True) as c:
+            result = promote_mod.promote(c, name, version, self.args.source, self.args.target)
+        self.emit(result.to_json(), result.human())
+        return 0
+
+    def remove(self) -> int:
+        name, version = promote_mod.parse_requirement(self.args.spec, version_required=False)
+        with self.client(need_password=True) as c:
+            plan = remove_mod.plan_remove(c, self.args.index, name, version)
+            if not plan.volatile and not self.args.force:
+                raise LifecycleError(f"{plan.index} is non-volatile: removing from it needs --force "
+                                     "(devpi's ?force delete); nothing was removed")
+            self.confirm(f"remove {plan.describe()}?")
+            remove_mod.apply_remove(c, plan, force=self.args.force)
+        self.emit({"removed": plan.to_json()}, f"removed {plan.describe()}")
+        return 0
+
+    def _policy_from_flags(self) -> RetentionPolicy | None:
+        a = self.args
+        raw: dict[str, Any] = {"keepLast": a.keep_last, "maxAgeDays": a.max_age_days,
+                               "onlyPrereleases": a.only_prereleases or None,
+                               "include": a.include or None, "exclude": a.exclude or None}
+        if all(v is None for v in raw.values()):
+            return None
+        return RetentionPolicy.from_config(raw, "prune options")
+
+    def prune(self) -> int:
+        policy = self._policy_from_flags()
+        targets: list[tuple[str, RetentionPolicy]] = []
+        if self.args.index:
+            if policy is None and self.stack is not None:
+                decl = next((d for d in self.stack.indexes if d.name == self.args.index), None)
+                policy = decl.retention if decl else None
+            if policy is None:
+                raise LifecycleError("no retention policy: give --keep-last and/or --max-age-days "
+                                     "(or a --stack-config declaring retention for this index)")
+            targets.append((self.args.index, policy))
+        elif self.stack is not None:
+            if policy is not None:
+                raise LifecycleError("policy flags need --index; with only --stack-config the declared "
+                                     "policies apply")
+            targets = [(d.name, d.retention) for d in self.stack.indexes if d.retention is not None]
+            if not targets:
+                raise LifecycleError(f"{self.stack.path} declares no retention on any index")
+        else:
+            raise LifecycleError("prune needs --index USER/INDEX or --stack-config Pulumi.<stack>.yaml")
+        reports = []
+        with self.client(need_password=self.args.yes) as c:
+            gate = BusyGate(c.status, limits=BusyLimits(max_event_lag=self.args.max_event_lag),
+                            max_wait=self.args.max_wait, notify=self.note)
+            now = datetime.now(UTC)
+            for index, pol in targets:
+                reports.append(prune_mod.prune_index(c, index, pol, now=now, apply=self.args.yes,
+                                                     force=self.args.force, gate=gate, progress=self.progress()))
+        self.emit({"indexes": [r.to_json() for r in reports]},
+                  "\n".join(r.human(self.args.verbose) for r in reports))
+        return 0
+
+    def du(self) -> int:
+        with self.client(need_password=False) as c:
+            rows = du_mod.aggregate(du_mod.measure(c, index=self.args.index, serverdir=self.args.serverdir,
+                                                   progress=self.progress()))
+        self.emit(du_mod.to_json(rows), du_mod.render(rows))
+        return 0
+
+    def status(self) -> int:
+        with self.client(need_password=False) as c:
+            report = status_mod.gather(c, self.stack, time.time())
+        self.emit(report.to_json(), report.human())
+        if not report.reachable:
+            raise LifecycleError(f"devpi-server at {report.url} is unreachable")
+        return 3 if report.drift else 0
+
+    def backup(self) -> int:
+        result = backup_mod.backup(self.args.serverdir, self.args.to, keep=self.args.keep,
+                                   now=datetime.now(UTC))
+        self.emit(result.to_json(), result.human())
+        return 0
+
+    def restore(self) -> int:
+        info = backup_mod.restore(self.args.archive, self.args.serverdir)
+        self.emit(info, f"restored {len(info['indexes'])} indexes of {len(info['users'])} users into "
+                        f"{info['serverdir']}; start devpi-server on it")
+        return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None,
+         stdin: TextIO | None = None, env: dict[str, str] | None = None) -> int:
+    out, err, stdin = out or sys.stdout, err or sys.stderr, stdin or sys.stdin
+    args = build_parser().parse_args(argv)
+    try:
+        app = App(args, out, err, stdin, env)
+        return int(getattr(app, args.command.replace("-", "_"))())
+    except (LifecycleError, DevpiError, ConfigError) as exc:
+        err.write(f"{PROG}: error: {_one_line(exc)}\n")
+        return 1
+    except KeyboardInterrupt:
+        err.write(f"{PROG}: error: interrupted\n")
+        return 130

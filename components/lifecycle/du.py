@@ -1,0 +1,119 @@
+"""``du``: bytes and file counts per user, index and project, largest first.
+
+devpi's JSON gives no file sizes (versiondata ``+links`` carry hashes, href and log only), so sizes
+come from either:
+
+- the API: one ``HEAD`` per file on one keep-alive session (``Content-Length``; devpi answers from
+  its file store without sending the body) — works from anywhere, about 1-2 ms per file on loopback;
+- ``--serverdir DIR``: ``stat`` of ``DIR/+files/<user>/<index>/+f/...`` on the host — no HTTP per file,
+  for large servers when run on the host itself (the path layout is devpi-server 6's fs storage).
+
+Mirror indexes are not counted (their project list is all of PyPI; their cached files would need
+``--serverdir`` and a walk of the mirror's folder).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from components.client import DevpiClient, ReleaseFile, release_files_of
+
+from .common import LifecycleError, Progress
+
+__all__ = ["FileSize", "Usage", "aggregate", "measure"]
+
+
+@dataclass(frozen=True)
+class FileSize:
+    index: str
+    project: str
+    filename: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Usage:
+    level: str  # "user", "index", "project"
+    name: str
+    bytes: int
+    files: int
+
+
+def aggregate(files: Iterable[FileSize]) -> list[Usage]:
+    """Pure: totals per user, index and project, each level sorted largest first."""
+    totals: dict[tuple[str, str], list[int]] = {}
+    for f in files:
+        user = f.index.split("/")[0]
+        for key in (("user", user), ("index", f.index), ("project", f"{f.index}/{f.project}")):
+            t = totals.setdefault(key, [0, 0])
+            t[0] += f.size
+            t[1] += 1
+    order = {"user": 0, "index": 1, "project": 2}
+    rows = [Usage(level, name, b, n) for (level, name), (b, n) in totals.items()]
+    return sorted(rows, key=lambda u: (order[u.level], -u.bytes, u.name))
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"  # pragma: no cover
+
+
+def render(rows: list[Usage]) -> str:
+    if not rows:
+        return "no release files on any stage index"
+    lines = []
+    for level in ("user", "index", "project"):
+        part = [r for r in rows if r.level == level]
+        lines.append(f"{level}s:")
+        lines += [f"  {human_size(r.bytes):>10}  {r.files:>6} files  {r.name}" for r in part]
+    return "\n".join(lines)
+
+
+def measure(client: DevpiClient, *, index: str | None = None, serverdir: Path | None = None,
+            progress: Callable[[int, str], Progress] | None = None) -> list[FileSize]:
+    """Sizes of every release file on stage indexes (or one ``index``)."""
+    if index is not None:
+        indexes = [index]
+    else:
+        indexes = []
+        for user, config in sorted(client.list_users().items()):
+            for name, iconf in sorted((config.get("indexes") or {}).items()):
+                if iconf.get("type", "stage") != "mirror":
+                    indexes.append(f"{user}/{name}")
+    listed: list[tuple[str, str, ReleaseFile]] = []
+    for idx in indexes:
+        for project in client.list_projects(idx):
+            for data in client.get_project(idx, project).values():
+                listed += [(idx, project, f) for f in release_files_of(data) if f.index == idx]
+    bar = progress(len(listed), "sizing files") if progress else None
+    out = []
+    for idx, project, f in listed:
+        out.append(FileSize(idx, project, f.filename, _size(client, f, serverdir)))
+        if bar:
+            bar.advance()
+    if bar:
+        bar.close()
+    return out
+
+
+def _size(client: DevpiClient, f: ReleaseFile, serverdir: Path | None) -> int:
+    if serverdir is None:
+        return client.file_size(f.href)
+    path = Path(serverdir) / "+files" / f.path
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise LifecycleError(f"{path} is missing: is --serverdir the data folder of the server at "
+                             f"{client.url}? ({exc.strerror})") from exc
+
+
+def to_json(rows: list[Usage]) -> dict[str, Any]:
+    return {level + "s": [{"name": r.name, "bytes": r.bytes, "files": r.files} for r in rows if r.level == level]
+            for level in ("user", "index", "project")}
