@@ -543,8 +543,8 @@ def _load_index(item: Any, i: int, owners: set[str], server: ServerConfig, seen:
     if mirror_url is not None and urlsplit(mirror_url).scheme not in ("http", "https"):
         raise ConfigError(o.at("mirrorUrl"), mirror_url, "must be an http(s) URL")
     retention = None
+    o.seen.add("retention")
     if o.has("retention"):
-        o.seen.add("retention")
         retention = RetentionPolicy.from_config(o.value["retention"], o.at("retention"))
     ix = IndexConfig(
         owner=owner, name=name, type=typ, bases=tuple(bases), cache_pypi=cache_pypi, volatile=volatile,
@@ -565,6 +565,8 @@ def _load_index(item: Any, i: int, owners: set[str], server: ServerConfig, seen:
 
 
 def _opt_bool(o: _Obj, name: str) -> bool | None:
+    """A boolean that stays None (devpi's default) unless the config states it."""
+    o.seen.add(name)
     return o.bool(name, False) if o.has(name) else None
 
 

@@ -157,10 +157,10 @@ fact() {{ facts+=("$1"); }}
 {sudo_check}
 # --- operating system: RHEL 8 or a compatible rebuild
 if [ -r /etc/os-release ]; then
-  os_id=$( . /etc/os-release && printf '%s' "${{ID:-}}")
-  os_like=$( . /etc/os-release && printf '%s' "${{ID_LIKE:-}}")
-  os_version=$( . /etc/os-release && printf '%s' "${{VERSION_ID:-}}")
-  os_name=$( . /etc/os-release && printf '%s' "${{PRETTY_NAME:-${{NAME:-unknown}}}}")
+  # read in a subshell: the file is meant to be sourced, but its variables must not leak into ours
+  # shellcheck source=/dev/null
+  os_info=$(. /etc/os-release && printf '%s\n' "${{ID:-}}" "${{ID_LIKE:-}}" "${{VERSION_ID:-}}" "${{PRETTY_NAME:-${{NAME:-unknown}}}}")
+  {{ IFS= read -r os_id; IFS= read -r os_like; IFS= read -r os_version; IFS= read -r os_name; }} <<<"$os_info"
   os_family_ok=no
   for candidate in $supported_ids; do
     if [ "$os_id" = "$candidate" ]; then os_family_ok=yes; fi

@@ -2,5 +2,6 @@
 
 pytest_plugins = [
     "tests.fixtures.devpi",
+    "tests.fixtures.docker",
     "tests.fixtures.provider_host",
 ]

@@ -1,0 +1,75 @@
+"""README and code must not drift: commands that exist, config keys the code really reads."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components import config as config_module
+from components.config import TOP_LEVEL_KEYS, load_stack_config
+from components.retention import _KEYS as RETENTION_KEYS
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def readme_config_keys() -> set[str]:
+    section = README.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `([^`]+)` \|", section, flags=re.M))
+
+
+def code_config_keys(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    """Every key path the loader reads, recorded while it loads a config touching every section."""
+    seen: set[str] = set(TOP_LEVEL_KEYS)
+    real_done = config_module._Obj.done
+
+    def recording_done(self: Any) -> None:
+        path = re.sub(r"\[\d+\]", "[]", self.path.split(":", 1)[1])
+        seen.update(f"{path}.{k}" for k in self.seen)
+        real_done(self)
+
+    monkeypatch.setattr(config_module._Obj, "done", recording_done)
+    load_stack_config({
+        "host": {"address": "192.0.2.1", "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK"},
+        "rootPassword": "r", "sshPrivateKey": "k", "userPasswords": {"u": "p"},
+        "server": {}, "users": [{"name": "u"}],
+        "indexes": [{"name": "u/nightly", "retention": {"keepLast": 3}}],
+        "backup": {},
+    })
+    seen.update(f"indexes[].retention.{k}" for k in RETENTION_KEYS)
+    return seen
+
+
+def test_readme_documents_exactly_the_keys_the_code_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    documented = readme_config_keys()
+    read = code_config_keys(monkeypatch)
+    assert sorted(read - documented) == [], "read by the code but missing from README's reference"
+    assert sorted(documented - read) == [], "documented in README but not read by the code"
+
+
+def test_the_two_set_up_commands_are_near_the_top() -> None:
+    first_block = README.split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in first_block.strip().splitlines()]
+    assert commands == ["./tasks deploy dev", "./tasks test"]
+    assert README.index("```sh") < 800
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^exec \./tasks test\s*$", ci, flags=re.M), ci
+
+
+def test_every_tasks_subcommand_in_the_readme_exists() -> None:
+    tasks = (ROOT / "tasks").read_text()
+    handled = set(re.findall(r"^  ([a-z-]+)\)", tasks, flags=re.M))
+    used = set(re.findall(r"\./tasks ([a-z-]+)", README))
+    assert used <= handled, used - handled
+
+
+def test_readme_stack_files_exist() -> None:
+    for stack in re.findall(r"Pulumi\.(\w+)\.yaml", README):
+        if stack != "<stack>":
+            assert (ROOT / f"Pulumi.{stack}.yaml").exists(), stack
