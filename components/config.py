@@ -80,7 +80,7 @@ class _Obj:
     def has(self, key: str) -> bool:
         return key in self.value
 
-    def str(self, key: str, default: str | None = None, *, required: bool = False) -> Any:
+    def text(self, key: str, default: str | None = None, *, required: bool = False) -> Any:
         value = self._get(key, default)
         if value is None:
             if required:
@@ -90,13 +90,13 @@ class _Obj:
             raise ConfigError(self.at(key), value, "must be a non-empty string")
         return value
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         value = self._get(key, default)
         if not isinstance(value, bool):
             raise ConfigError(self.at(key), value, "must be true or false")
         return value
 
-    def int(self, key: str, default: int | None, *, lo: int | None = None, hi: int | None = None) -> Any:
+    def number(self, key: str, default: int | None, *, lo: int | None = None, hi: int | None = None) -> Any:
         value = self._get(key, default)
         if value is None:
             return None
@@ -106,7 +106,7 @@ class _Obj:
             raise ConfigError(self.at(key), value, f"must be between {lo} and {hi}")
         return value
 
-    def str_list(self, key: str, default: Sequence[str] | None = None) -> tuple[str, ...] | None:
+    def texts(self, key: str, default: Sequence[str] | None = None) -> tuple[str, ...] | None:
         value = self._get(key, default)
         if value is None:
             return None
@@ -349,15 +349,15 @@ def _load_host(raw: Any) -> HostConfig | None:
     if raw is None:
         return None
     o = _Obj(raw, key("host"))
-    address = o.str("address", required=True)
+    address = o.text("address", required=True)
     if any(c.isspace() or c in "/@" for c in address):
         raise ConfigError(o.at("address"), address, "must be a host name or IP address")
-    port = o.int("port", 22, lo=1, hi=65535)
-    user = o.str("user", "root", required=True)
+    port = o.number("port", 22, lo=1, hi=65535)
+    user = o.text("user", "root", required=True)
     if not re.fullmatch(r"[a-z_][a-z0-9_.-]*", user):
         raise ConfigError(o.at("user"), user, "must be a valid Unix user name")
-    host_key = o.str("hostKey")
-    insecure = o.bool("insecureIgnoreHostKey", False)
+    host_key = o.text("hostKey")
+    insecure = o.flag("insecureIgnoreHostKey", False)
     if host_key is None and not insecure:
         raise ConfigError(
             o.at("hostKey"), None,
@@ -366,16 +366,16 @@ def _load_host(raw: Any) -> HostConfig | None:
         )
     if host_key is not None and not re.fullmatch(r"(ssh-(ed25519|rsa)|ecdsa-sha2-nistp\d+) [A-Za-z0-9+/=]+", host_key):
         raise ConfigError(o.at("hostKey"), host_key, "must look like 'ssh-ed25519 AAAA...' (type and base64 key)")
-    sudo = o.bool("sudo", user != "root")
+    sudo = o.flag("sudo", user != "root")
     o.done()
     return HostConfig(address=address, port=port, user=user, host_key=host_key, sudo=sudo)
 
 
 def _load_server(raw: Any, host: HostConfig | None) -> ServerConfig:
     o = _Obj(raw if raw is not None else {}, key("server"))
-    port = o.int("port", DEFAULT_PORT, lo=1, hi=65535)
-    image = o.str("image", DEFAULT_IMAGE, required=True)
-    allow_floating = o.bool("allowFloatingTag", False)
+    port = o.number("port", DEFAULT_PORT, lo=1, hi=65535)
+    image = o.text("image", DEFAULT_IMAGE, required=True)
+    allow_floating = o.flag("allowFloatingTag", False)
     _repo, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "")
     if "@sha256:" not in image:
         if not tag:
@@ -385,23 +385,23 @@ def _load_server(raw: Any, host: HostConfig | None) -> ServerConfig:
             raise ConfigError(o.at("image"), image,
                               f"uses the floating tag {tag!r}, which is overwritten upstream; pin a version "
                               "(jonasal/devpi-server:6.20.3) or set server.allowFloatingTag: true")
-    data_dir = o.str("dataDir", DEFAULT_DATA_DIR, required=True)
+    data_dir = o.text("dataDir", DEFAULT_DATA_DIR, required=True)
     if not posixpath.isabs(data_dir) or posixpath.normpath(data_dir) != data_dir.rstrip("/") or ".." in data_dir:
         raise ConfigError(o.at("dataDir"), data_dir, "must be an absolute, normalized path")
     if data_dir.rstrip("/") in DANGEROUS_DIRS or data_dir == "/":
         raise ConfigError(o.at("dataDir"), data_dir,
                           "is a system folder: it gets a recursive SELinux relabel; use a dedicated folder")
-    pypi = o.bool("pypiMirror", False)
-    container_name = o.str("containerName", "devpi-server", required=True)
+    pypi = o.flag("pypiMirror", False)
+    container_name = o.text("containerName", "devpi-server", required=True)
     if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", container_name):
         raise ConfigError(o.at("containerName"), container_name, "must be a valid Docker container name")
     firewall = o.choice("firewallWhenInactive", "fail", ("fail", "skip"))
-    purge = o.bool("purgeDataOnDestroy", False)
-    ready = o.int("readyTimeout", 180, lo=5, hi=3600)
-    docker_host = o.str("dockerHost")
+    purge = o.flag("purgeDataOnDestroy", False)
+    ready = o.number("readyTimeout", 180, lo=5, hi=3600)
+    docker_host = o.text("dockerHost")
     if docker_host is not None and not re.match(r"^(ssh|tcp|unix)://", docker_host):
         raise ConfigError(o.at("dockerHost"), docker_host, "must start with ssh://, tcp:// or unix://")
-    ssh_opts = o.str_list("sshOpts", ()) or ()
+    ssh_opts = o.texts("sshOpts", ()) or ()
     o.done()
     _ = host
     return ServerConfig(port=port, image=image, data_dir=data_dir.rstrip("/") or "/", pypi_mirror=pypi,
@@ -433,7 +433,7 @@ def _load_users(raw: Any) -> tuple[UserConfig, ...]:
     seen: dict[str, int] = {}
     for i, item in enumerate(_load_list(raw, "users")):
         o = _Obj(item, f"{key('users')}[{i}]")
-        name = o.str("name", required=True)
+        name = o.text("name", required=True)
         problem = user_name_problem(name)
         if problem:
             raise ConfigError(o.at("name"), name, problem)
@@ -444,8 +444,8 @@ def _load_users(raw: Any) -> tuple[UserConfig, ...]:
             raise ConfigError(o.at("name"), name, f"is declared twice (also users[{seen[name]}])")
         seen[name] = i
         users.append(UserConfig(
-            name=name, email=o.str("email"), title=o.str("title"), description=o.str("description"),
-            adopt=o.bool("adopt", False), force_destroy=o.bool("forceDestroy", False),
+            name=name, email=o.text("email"), title=o.text("title"), description=o.text("description"),
+            adopt=o.flag("adopt", False), force_destroy=o.flag("forceDestroy", False),
         ))
         o.done()
     return tuple(users)
@@ -479,7 +479,7 @@ def _load_indexes(raw: Any, users: Sequence[UserConfig], server: ServerConfig) -
 
 def _load_index(item: Any, i: int, owners: set[str], server: ServerConfig, seen: dict[str, int]) -> IndexConfig:
     o = _Obj(item, f"{key('indexes')}[{i}]")
-    full = o.str("name", required=True)
+    full = o.text("name", required=True)
     problem = index_spec_problem(full)
     if problem:
         raise ConfigError(o.at("name"), full, f"{problem} (e.g. build_bot/nightly)")
@@ -495,8 +495,8 @@ def _load_index(item: Any, i: int, owners: set[str], server: ServerConfig, seen:
         raise ConfigError(o.at("name"), full, "root/pypi is created by the server itself (server.pypiMirror)")
     seen[full] = i
     typ = o.choice("type", "stage", ("stage", "mirror"))
-    cache_pypi = o.bool("cachePypi", False)
-    bases = list(o.str_list("bases", ()) or ())
+    cache_pypi = o.flag("cachePypi", False)
+    bases = list(o.texts("bases", ()) or ())
     for j, base in enumerate(bases):
         problem = index_spec_problem(base)
         if problem:
@@ -513,24 +513,24 @@ def _load_index(item: Any, i: int, owners: set[str], server: ServerConfig, seen:
             raise ConfigError(o.at("cachePypi"), True, "only stage indexes inherit bases")
         if PYPI_MIRROR not in bases:
             bases.append(PYPI_MIRROR)
-    volatile = o.bool("volatile", True)  # devpi's own default
-    allow_volatile = o.bool("allowVolatile", False)
+    volatile = o.flag("volatile", True)  # devpi's own default
+    allow_volatile = o.flag("allowVolatile", False)
     if volatile and typ == "stage" and STABLE_NAME.search(name) and not allow_volatile:
         raise ConfigError(o.at("volatile"), volatile,
                           f"index {full} is named like a stable index but would be volatile (versions "
                           "could be overwritten): set volatile: false, or allowVolatile: true to opt out")
-    acl_upload = o.str_list("aclUpload")
-    allow_anon = o.bool("allowAnonymousUpload", False)
+    acl_upload = o.texts("aclUpload")
+    allow_anon = o.flag("allowAnonymousUpload", False)
     if acl_upload and any(a.upper() == ":ANONYMOUS:" for a in acl_upload) and not allow_anon:
         raise ConfigError(o.at("aclUpload"), list(acl_upload),
                           "lets anyone upload (:ANONYMOUS:); set allowAnonymousUpload: true to opt out")
-    whitelist = o.str_list("mirrorWhitelist")
-    allow_star = o.bool("allowMirrorWhitelistStar", False)
+    whitelist = o.texts("mirrorWhitelist")
+    allow_star = o.flag("allowMirrorWhitelistStar", False)
     if whitelist and "*" in whitelist and not allow_star:
         raise ConfigError(o.at("mirrorWhitelist"), list(whitelist),
                           "'*' trusts every PyPI release over private ones (dependency confusion); "
                           "list project names, or set allowMirrorWhitelistStar: true")
-    mirror_url = o.str("mirrorUrl")
+    mirror_url = o.text("mirrorUrl")
     if typ == "mirror":
         if not mirror_url:
             raise ConfigError(o.at("mirrorUrl"), None,
@@ -548,16 +548,16 @@ def _load_index(item: Any, i: int, owners: set[str], server: ServerConfig, seen:
         retention = RetentionPolicy.from_config(o.value["retention"], o.at("retention"))
     ix = IndexConfig(
         owner=owner, name=name, type=typ, bases=tuple(bases), cache_pypi=cache_pypi, volatile=volatile,
-        acl_upload=acl_upload, acl_toxresult_upload=o.str_list("aclToxresultUpload"),
+        acl_upload=acl_upload, acl_toxresult_upload=o.texts("aclToxresultUpload"),
         mirror_whitelist=whitelist,
         mirror_whitelist_inheritance=o.choice("mirrorWhitelistInheritance", None, ("intersection", "union")),
-        mirror_url=mirror_url, mirror_web_url_fmt=o.str("mirrorWebUrlFmt"),
-        mirror_cache_expiry=o.int("mirrorCacheExpiry", None, lo=0, hi=10**8),
+        mirror_url=mirror_url, mirror_web_url_fmt=o.text("mirrorWebUrlFmt"),
+        mirror_cache_expiry=o.number("mirrorCacheExpiry", None, lo=0, hi=10**8),
         mirror_no_project_list=_opt_bool(o, "mirrorNoProjectList"),
         mirror_use_external_urls=_opt_bool(o, "mirrorUseExternalUrls"),
         mirror_ignore_serial_header=_opt_bool(o, "mirrorIgnoreSerialHeader"),
-        title=o.str("title"), description=o.str("description"), retention=retention,
-        adopt=o.bool("adopt", False), force_destroy=o.bool("forceDestroy", False),
+        title=o.text("title"), description=o.text("description"), retention=retention,
+        adopt=o.flag("adopt", False), force_destroy=o.flag("forceDestroy", False),
         allow_mirror_whitelist_star=allow_star, allow_anonymous_upload=allow_anon,
     )
     o.done()
@@ -567,7 +567,7 @@ def _load_index(item: Any, i: int, owners: set[str], server: ServerConfig, seen:
 def _opt_bool(o: _Obj, name: str) -> bool | None:
     """A boolean that stays None (devpi's default) unless the config states it."""
     o.seen.add(name)
-    return o.bool(name, False) if o.has(name) else None
+    return o.flag(name, False) if o.has(name) else None
 
 
 def _refuse_cycles(indexes: Sequence[IndexConfig]) -> None:
@@ -613,14 +613,14 @@ def _load_backup(raw: Any, host: HostConfig | None) -> BackupConfig:
     if raw is None:
         return BackupConfig()
     o = _Obj(raw, key("backup"))
-    enabled = o.bool("enabled", True)
-    schedule = o.str("schedule", "daily", required=True)
+    enabled = o.flag("enabled", True)
+    schedule = o.text("schedule", "daily", required=True)
     if not re.fullmatch(r"[A-Za-z0-9*:/,.~ -]+", schedule):
         raise ConfigError(o.at("schedule"), schedule, "must be a systemd OnCalendar expression (e.g. daily)")
-    directory = o.str("directory", "/opt/local/devpi/backups", required=True)
+    directory = o.text("directory", "/opt/local/devpi/backups", required=True)
     if not posixpath.isabs(directory) or directory.rstrip("/") in DANGEROUS_DIRS:
         raise ConfigError(o.at("directory"), directory, "must be an absolute, dedicated folder")
-    keep = o.int("keep", 7, lo=1, hi=1000)
+    keep = o.number("keep", 7, lo=1, hi=1000)
     o.done()
     if enabled and host is None:
         raise ConfigError(o.at("enabled"), enabled, "scheduled backups need `host` (they run on the host)")

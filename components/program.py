@@ -38,16 +38,23 @@ def read_stack_config() -> tuple[StackConfig, RegistrySecrets]:
     stack = load_stack_config(_raw_config(), secret_keys=_secret_keys())
     cfg = pulumi.Config(PROJECT)
     passwords = cfg.get_secret_object("userPasswords")
-    user_passwords = {
-        u.name: pulumi.Output.secret(passwords).apply(lambda d, n=u.name: str(d[n]))  # type: ignore[index]
-        for u in stack.users
-    }
+    user_passwords: dict[str, pulumi.Output[str]] = {}
+    for user in stack.users:
+        user_passwords[user.name] = pulumi.Output.secret(passwords).apply(_pick(user.name))
     secrets = RegistrySecrets(
         root_password=cfg.require_secret("rootPassword"),
         user_passwords=user_passwords,
         ssh_private_key=cfg.get_secret("sshPrivateKey"),
     )
     return stack, secrets
+
+
+def _pick(name: str) -> Any:
+    """A function taking one user's password out of the secret userPasswords object (still secret)."""
+    def pick(passwords: Any) -> str:
+        return str(passwords[name])
+
+    return pick
 
 
 def define_registry() -> DevpiRegistry:

@@ -33,6 +33,9 @@ class Recorded:
     urn: str = ""
     parent_urn: str | None = None
     dependencies: list[str] = field(default_factory=list)
+    additional_secret_outputs: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
+    protect: bool = False
 
 
 class MockRecorder(pulumi.runtime.Mocks):
@@ -41,12 +44,29 @@ class MockRecorder(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[Recorded] = []
         self.calls: list[pulumi.runtime.MockCallArgs] = []
+        self._pending: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def attach(self, monitor: Any) -> None:
+        """Wrap the mock monitor so each registration's URN, parent, dependencies and options are kept
+        (MockResourceArgs carries only type, name and inputs)."""
+        register = monitor.RegisterResource
+
+        def recording_register(request: Any) -> Any:
+            self._pending[(request.type, request.name)] = {
+                "urn": monitor.make_urn(request.parent, request.type, request.name),
+                "parent_urn": request.parent or None,
+                "dependencies": list(request.dependencies),
+                "additional_secret_outputs": list(request.additionalSecretOutputs),
+                "delete_before_replace": bool(request.deleteBeforeReplace),
+                "protect": bool(request.protect),
+            }
+            return register(request)
+
+        monitor.RegisterResource = recording_register
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        self.resources.append(
-            Recorded(args.typ, args.name, dict(args.inputs), args.provider, args.custom,
-                     urn=getattr(args, "urn", "") or "")
-        )
+        meta = self._pending.pop((args.typ, args.name), None) or {}
+        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs), args.provider, args.custom, **meta))
         outputs = dict(args.inputs)
         if args.typ == "docker:index/container:Container":
             outputs.setdefault("id", f"{args.name}-container-id")
@@ -73,6 +93,13 @@ class MockRecorder(pulumi.runtime.Mocks):
         assert len(found) == 1, f"expected one resource named {name}, found {len(found)}"
         return found[0]
 
+    def by_urn(self, urn: str) -> Recorded:
+        return next(r for r in self.resources if r.urn == urn)
+
+    def depends_on(self, resource: Recorded) -> set[str]:
+        """Names of the resources ``resource`` explicitly depends on."""
+        return {self.by_urn(u).name for u in resource.dependencies if any(r.urn == u for r in self.resources)}
+
     def types(self) -> list[str]:
         return sorted({r.typ for r in self.resources})
 
@@ -85,7 +112,11 @@ def use_mocks(recorder: MockRecorder, *, preview: bool = False, project: str = "
     asyncio.set_event_loop(loop)
     for key, value in (config or {}).items():
         pulumi.runtime.set_config(key, value)
-    pulumi.runtime.set_mocks(recorder, project=project, stack=stack, preview=preview)
+    from pulumi.runtime.mocks import MockMonitor
+
+    monitor = MockMonitor(recorder)
+    recorder.attach(monitor)
+    pulumi.runtime.set_mocks(recorder, project=project, stack=stack, preview=preview, monitor=monitor)
     try:
         yield recorder
     finally:
@@ -114,3 +145,11 @@ def unwrap_secret(value: Any) -> tuple[Any, bool]:
     if isinstance(value, dict) and value.get("4dabf18193072939515e22adb298388d") == SECRET_SIG:
         return value.get("value"), True
     return value, False
+
+
+def settle() -> None:
+    """Wait until every queued registration and Output has finished (resources register asynchronously)."""
+    from pulumi.runtime.stack import wait_for_rpcs
+
+    loop = asyncio.get_event_loop()
+    loop.run_until_complete(wait_for_rpcs())

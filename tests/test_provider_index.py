@@ -233,7 +233,7 @@ class TestCheck:
         p = DevpiIndexProvider()
         everything = {k: unknown for k in INDEX_FIELDS}
         assert p.check({}, everything).failures == []
-        some = index_props(unknown, "dev", bases=[unknown, "a/b"], acl_upload=[unknown], mirror_whitelist=["*"])
+        some = index_props(unknown, "dev", bases=[unknown, "a/b"], acl_upload=[unknown], mirror_whitelist=[unknown])
         assert p.check({}, some).failures == []
         mirror = index_props("alice", "m", type="mirror", mirror_url=unknown)
         assert p.check({}, mirror).failures == []

@@ -162,7 +162,7 @@ def _check_semantics(news: Mapping[str, Any], p: Mapping[str, Any]) -> list[Chec
                 failures.append(CheckFailure(
                     key, f"{key} applies only to mirror indexes (type='mirror'), got {news[key]!r}"))
     url = p.get("mirror_url")
-    if isinstance(url, str) and not url.startswith(("http://", "https://")):
+    if isinstance(url, str) and not is_unknown(url) and not url.startswith(("http://", "https://")):
         failures.append(CheckFailure("mirror_url", f"mirror_url must be an http(s) URL, got {url!r}"))
     expiry = p.get("mirror_cache_expiry")
     if isinstance(expiry, int) and not isinstance(expiry, bool) and expiry < 0:
@@ -170,11 +170,12 @@ def _check_semantics(news: Mapping[str, Any], p: Mapping[str, Any]) -> list[Chec
     bases = p.get("bases")
     if isinstance(bases, list):
         for base in bases:
-            if isinstance(base, str) and (problem := index_spec_problem(base)):
+            if isinstance(base, str) and not is_unknown(base) and (problem := index_spec_problem(base)):
                 failures.append(CheckFailure("bases", f"base {base!r} {problem}"))
         if known("owner") and known("name") and f"{p['owner']}/{p['name']}" in bases:
             failures.append(CheckFailure("bases", f"an index cannot be its own base ({p['owner']}/{p['name']})"))
-        if len({b for b in bases if isinstance(b, str)}) != len([b for b in bases if isinstance(b, str)]):
+        names = [b for b in bases if isinstance(b, str) and not is_unknown(b)]
+        if len(set(names)) != len(names):
             failures.append(CheckFailure("bases", f"bases lists an index twice: {bases!r}"))
     whitelist = p.get("mirror_whitelist")
     star_ok = p.get("allow_mirror_whitelist_star") is True or is_unknown(p.get("allow_mirror_whitelist_star"))

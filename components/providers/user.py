@@ -24,6 +24,7 @@ from components.providers.base import (
     Field,
     check_fields,
     diff_fields,
+    is_unknown,
     merge_secret_outputs,
     plain,
     with_defaults,
@@ -58,7 +59,7 @@ class DevpiUserProvider(DevpiProviderBase):
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = check_fields(USER_FIELDS, news)
         name = news.get("name")
-        if isinstance(name, str):
+        if isinstance(name, str) and not is_unknown(name):
             problem = user_name_problem(name)
             if problem:
                 failures.append(pulumi.dynamic.CheckFailure("name", f"name {name!r}: {problem}"))
