@@ -37,6 +37,8 @@ class BackupArgs:
     ``backup_dir``: absolute folder on the host for ``devpi-export-*.tar.gz`` archives (mode 0700).
     ``keep``: how many archives to keep (>= 1). ``container_name``: the devpi-server container.
     ``sudo``: run the install/uninstall through ``sudo -n`` (the SSH user is not root).
+    ``data_dir``: the server's data folder on the host, for the record only (named in the script):
+    the backup never reads it directly — devpi-export reads it through the container, consistently.
     """
 
     connection: pulumi.Input[remote.ConnectionArgs]
@@ -46,11 +48,12 @@ class BackupArgs:
     container_name: str = "devpi-server"
     sudo: bool = True
     unit_name: str = "devpi-registry-backup"
+    data_dir: str | None = None
 
     def plan(self) -> BackupPlan:
         """Validated values (ConfigError naming ``backup.<key>`` on a bad one)."""
         return BackupPlan(backup_dir=self.backup_dir, keep=self.keep, container_name=self.container_name,
-                          schedule=self.schedule, unit_name=self.unit_name)
+                          schedule=self.schedule, unit_name=self.unit_name, data_dir=self.data_dir)
 
 
 def _as_command(script: str, sudo: bool) -> str:

@@ -45,6 +45,7 @@ class BackupPlan:
     schedule: str = "daily"
     unit_name: str = "devpi-registry-backup"
     path_prefix: str = "backup"
+    data_dir: str | None = None
 
     def __post_init__(self) -> None:
         p = self.path_prefix
@@ -57,6 +58,8 @@ class BackupPlan:
         if not self.schedule.strip() or any(c in self.schedule for c in "\n\r'\"\\;$`"):
             raise ConfigError(f"{p}.schedule", self.schedule,
                               "must be a systemd OnCalendar expression such as 'daily' or '*-*-* 02:30:00'")
+        if self.data_dir is not None and (not self.data_dir.startswith("/") or "\n" in self.data_dir):
+            raise ConfigError(f"{p}.dataDir", self.data_dir, "must be an absolute path")
         if not _UNIT_RE.match(self.unit_name):
             raise ConfigError(f"{p}.unitName", self.unit_name, "must be a plain systemd unit name")
 
@@ -78,6 +81,7 @@ def render_backup_script(plan: BackupPlan) -> str:
     return f"""#!/usr/bin/env bash
 # devpi-registry backup: devpi-export inside the running container {plan.container_name}
 # (a consistent snapshot at one serial, safe while the server runs), streamed out as tar.gz.
+# Data folder on the host: {plan.data_dir or "(not recorded)"} — never read directly (not safe live).
 set -euo pipefail
 umask 077
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 from pulumi_command import remote
@@ -40,7 +40,8 @@ class HostArgs:
 
     address: pulumi.Input[str]
     private_key: pulumi.Input[str]
-    host_key: pulumi.Input[str]
+    #: required; Optional only so a missing config value gets the ConfigError below, not a TypeError
+    host_key: pulumi.Input[str] | None
     user: str = "root"
     ssh_port: int = 22
     #: None = sudo exactly when ``user`` is not root
@@ -50,7 +51,8 @@ class HostArgs:
     port: int = 3141
     data_owner_uid: int = 0
     data_owner_gid: int = 0
-    firewall_when_inactive: FirewallWhenInactive = "fail"
+    #: 'fail' or 'skip' (checked with the other settings in ``plan()``)
+    firewall_when_inactive: str = "fail"
     purge_data_on_destroy: bool = False
     dial_error_limit: int = 10
     per_dial_timeout: int = 15
@@ -75,7 +77,7 @@ class HostArgs:
         return HostPlan(
             user=self.user, sudo=self.sudo, sudo_command=self.sudo_command, data_dir=self.data_dir,
             port=self.port, data_owner_uid=self.data_owner_uid, data_owner_gid=self.data_owner_gid,
-            firewall_when_inactive=self.firewall_when_inactive,
+            firewall_when_inactive=cast(FirewallWhenInactive, self.firewall_when_inactive),
             purge_data_on_destroy=self.purge_data_on_destroy,
         )
 
@@ -114,7 +116,7 @@ class HostSetup(pulumi.ComponentResource):
         self.register_outputs({
             "dataDir": self.data_dir,
             "port": self.port,
-            "ready": [cmd.id for cmd in self.ready],
+            "ready": [cmd.id for cmd in self.steps.values()],
         })
 
     def _command(self, name: str, step: Step, previous: pulumi.Resource | None) -> remote.Command:

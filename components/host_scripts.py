@@ -1,3 +1,4 @@
+# ruff: noqa: E501  -- the embedded bash keeps each message a person reads on one line
 """Bash scripts that prepare the RHEL 8 host, rendered by pure functions.
 
 Every script here is handed verbatim to pulumi-command (``remote.Command``), and the tests run the
@@ -96,6 +97,15 @@ def _header(step: str, privilege: Privilege) -> str:
     )
 
 
+def _assign(name: str, value: str) -> str:
+    """``name='value'``: a config value as one literal shell word (never expanded)."""
+    line = f"{name}={shlex.quote(value)}\n"
+    if "$" in value or "`" in value:
+        # shellcheck would suspect a forgotten expansion; here the literal text is the point
+        return "# shellcheck disable=SC2016\n" + line
+    return line
+
+
 def as_command(script: str) -> str:
     """The command string for pulumi-command: ``bash -c '<script>'``, whatever the login shell is."""
     return "bash -c " + shlex.quote(script)
@@ -128,13 +138,11 @@ def render_preflight(*, user: str, privilege: Privilege, firewall_when_inactive:
     usable by the SSH user, firewalld state, SELinux mode and, when SELinux is enforcing, Docker's
     SELinux support (without it the ``:Z`` mount option silently does nothing).
     """
-    q_user = shlex.quote(user)
     supported = " ".join(sorted(SUPPORTED_OS))
     supported_names = ", ".join(SUPPORTED_OS[k] for k in ("rocky", "almalinux", "centos", "ol"))
     sudo_check = ""
     if privilege.sudo:
-        sudo_check = f"""sudo_cmd={shlex.quote(privilege.sudo_command)}
-if as_root true 2>/dev/null; then
+        sudo_check = f"""{_assign("sudo_cmd", privilege.sudo_command)}if as_root true 2>/dev/null; then
   fact "privileges: $ssh_user runs root commands through $sudo_cmd"
 else
   problem "sudo: user $ssh_user cannot run root commands through '$sudo_cmd' (over SSH nobody can type a password); allow it without a password (NOPASSWD in /etc/sudoers.d) or connect as root"
@@ -148,9 +156,7 @@ fi
         else 'fact "firewalld: not running ($fw_state); the devpi port will NOT be opened'
         ' (firewallWhenInactive=skip)"'
     )
-    return _header("preflight", privilege) + f"""ssh_user={q_user}
-supported_ids={shlex.quote(supported)}
-problems=()
+    return _header("preflight", privilege) + f"""{_assign("ssh_user", user)}{_assign("supported_ids", supported)}problems=()
 facts=()
 problem() {{ problems+=("$1"); }}
 fact() {{ facts+=("$1"); }}
@@ -177,7 +183,9 @@ fi
 
 # --- Docker engine: installed, running, usable by the SSH user without sudo
 docker_ok=no
-if ! command -v docker >/dev/null 2>&1; then
+# bash's command -v falls back to a non-executable match, hence the -x test
+docker_path=$(command -v docker 2>/dev/null || true)
+if [ -z "$docker_path" ] || [ ! -x "$docker_path" ]; then
   problem "docker: the docker command is not installed; install Docker Engine (docker-ce from download.docker.com; RHEL's podman-docker is not enough) and run 'sudo systemctl enable --now docker'"
 elif docker_version=$(docker version --format '{{{{.Server.Version}}}}' 2>&1); then
   docker_ok=yes
@@ -248,9 +256,7 @@ def render_data_dir(*, data_dir: str, uid: int, gid: int, privilege: Privilege) 
     Only the folder itself is chmod/chowned, not its contents: those belong to devpi-server inside
     the container and a recursive chown could break a running server.
     """
-    return _header("data folder", privilege) + f"""dir={shlex.quote(data_dir)}
-owner={shlex.quote(f"{uid}:{gid}")}
-changes=()
+    return _header("data folder", privilege) + f"""{_assign("dir", data_dir)}{_assign("owner", f"{uid}:{gid}")}changes=()
 if as_root test -e "$dir" && ! as_root test -d "$dir"; then
   echo "data folder: $dir exists but is not a directory; move it away or choose another dataDir" >&2
   exit 1
@@ -281,11 +287,9 @@ fi
 def render_data_dir_delete(*, data_dir: str, purge: bool, privilege: Privilege) -> str:
     """On destroy: keep the data folder (default), or delete it when ``purgeDataOnDestroy`` is set."""
     if not purge:
-        return _header("data folder (destroy)", privilege) + f"""dir={shlex.quote(data_dir)}
-echo "data folder $dir: kept (purgeDataOnDestroy is false); the packages in it survive destroy"
+        return _header("data folder (destroy)", privilege) + f"""{_assign("dir", data_dir)}echo "data folder $dir: kept (purgeDataOnDestroy is false); the packages in it survive destroy"
 """
-    return _header("data folder (destroy, purge)", privilege) + f"""dir={shlex.quote(data_dir)}
-if as_root test -e "$dir"; then
+    return _header("data folder (destroy, purge)", privilege) + f"""{_assign("dir", data_dir)}if as_root test -e "$dir"; then
   as_root rm -rf --one-file-system -- "$dir"
   echo "data folder $dir: deleted with everything in it (purgeDataOnDestroy is true)"
 else
@@ -318,9 +322,7 @@ def render_selinux(*, data_dir: str, privilege: Privilege) -> str:
     is added (``-a``) or modified (``-m``) only when needed, and ``restorecon`` runs only when a
     dry run shows files to relabel. Skipped with a reason when SELinux is absent or disabled.
     """
-    return _header("selinux", privilege) + f"""dir={shlex.quote(data_dir)}
-spec={shlex.quote(fcontext_spec(data_dir))}
-{_SELINUX_PROLOGUE}changes=()
+    return _header("selinux", privilege) + f"""{_assign("dir", data_dir)}{_assign("spec", fcontext_spec(data_dir))}{_SELINUX_PROLOGUE}changes=()
 current=$(as_root semanage fcontext -l -C | SPEC="$spec" awk '$1 == ENVIRON["SPEC"] {{ print $NF }}')
 case "$current" in
   *:container_file_t:*) ;;
@@ -351,12 +353,9 @@ fi
 def render_selinux_delete(*, data_dir: str, purge: bool, privilege: Privilege) -> str:
     """On destroy: keep the label rule while the data is kept; remove the rule when purging."""
     if not purge:
-        return _header("selinux (destroy)", privilege) + f"""dir={shlex.quote(data_dir)}
-echo "selinux: file-context rule for $dir kept, like the data folder (purgeDataOnDestroy is false)"
+        return _header("selinux (destroy)", privilege) + f"""{_assign("dir", data_dir)}echo "selinux: file-context rule for $dir kept, like the data folder (purgeDataOnDestroy is false)"
 """
-    return _header("selinux (destroy, purge)", privilege) + f"""dir={shlex.quote(data_dir)}
-spec={shlex.quote(fcontext_spec(data_dir))}
-{_SELINUX_PROLOGUE}current=$(as_root semanage fcontext -l -C | SPEC="$spec" awk '$1 == ENVIRON["SPEC"] {{ print $NF }}')
+    return _header("selinux (destroy, purge)", privilege) + f"""{_assign("dir", data_dir)}{_assign("spec", fcontext_spec(data_dir))}{_SELINUX_PROLOGUE}current=$(as_root semanage fcontext -l -C | SPEC="$spec" awk '$1 == ENVIRON["SPEC"] {{ print $NF }}')
 if [ -n "$current" ]; then
   as_root semanage fcontext -d "$spec"
   echo "selinux: file-context rule for $dir removed"
@@ -377,8 +376,7 @@ def _firewall_inactive(when_inactive: FirewallWhenInactive, action: str) -> str:
 
 
 def _firewall_prologue(port: int, when_inactive: FirewallWhenInactive, action: str) -> str:
-    return f"""port_spec={shlex.quote(f"{port}/tcp")}
-if command -v firewall-cmd >/dev/null 2>&1; then
+    return f"""{_assign("port_spec", f"{port}/tcp")}if command -v firewall-cmd >/dev/null 2>&1; then
   fw_state=$(as_root firewall-cmd --state 2>&1 | head -n 1) || true
 else
   fw_state="firewall-cmd not installed"

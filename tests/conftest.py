@@ -2,6 +2,8 @@
 
 pytest_plugins = [
     "tests.fixtures.devpi",
+    "tests.fixtures.sshd",
+    "tests.fixtures.firewalld",
     "tests.fixtures.docker",
     "tests.fixtures.provider_host",
 ]

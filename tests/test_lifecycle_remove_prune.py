@@ -113,7 +113,7 @@ class TestPruneKeepsExactlyWhatThePolicySays:
     def test_non_volatile_needs_force(self, team: Team, tmp_path: Path) -> None:
         idx = team.index("stable")
         upload(team, tmp_path, idx, "stable-pkg", ["1.0", "1.1", "1.2"])
-        with pytest.raises(LifecycleError, match="non-volatile.*--force"):
+        with pytest.raises(LifecycleError, match=r"non-volatile.*--force"):
             prune_index(team.client, idx, RetentionPolicy(keep_last=1), now=NOW, apply=True, force=False)
         assert versions_on(team.client, idx, "stable-pkg") == {"1.0", "1.1", "1.2"}
         report = prune_index(team.client, idx, RetentionPolicy(keep_last=1), now=NOW, apply=True, force=True)

@@ -257,7 +257,7 @@ class TestDiff:
     def test_identity_changes_replace_delete_first(self, key: str, value: str) -> None:
         d = DevpiIndexProvider().diff("alice/dev", index_props("alice", "dev"),
                                       {**index_props("alice", "dev"), key: value})
-        assert key in d.replaces and d.delete_before_replace is True
+        assert d.replaces is not None and key in d.replaces and d.delete_before_replace is True
         assert set(d.replaces) <= {"owner", "name", "type"}
 
     def test_order_of_bases_matters(self) -> None:
@@ -278,4 +278,4 @@ class TestDiff:
         d = p.diff("a/x", index_props("a", "x"), index_props("a", "x", bases=[unknown]))
         assert d.changes is True and d.replaces == []
         d = p.diff("a/x", index_props("a", "x"), index_props(unknown, "x"))
-        assert "owner" in d.replaces and d.delete_before_replace is True
+        assert d.replaces is not None and "owner" in d.replaces and d.delete_before_replace is True

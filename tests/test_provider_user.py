@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import pickle
+import base64
 from typing import Any
 
+import dill
 import pytest
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
@@ -164,7 +165,7 @@ class TestFailures:
             p.read("someone", user_props("someone"))
 
     def test_unconfigured_provider_names_the_missing_config_keys(self) -> None:
-        with pytest.raises(NotConfiguredError, match="devpi-registry:rootPassword.*devpi-registry:serverUrl"):
+        with pytest.raises(NotConfiguredError, match=r"devpi-registry:rootPassword.*devpi-registry:serverUrl"):
             DevpiUserProvider().create(user_props("x"))
 
     def test_config_without_root_password_names_the_key(self) -> None:
@@ -233,13 +234,9 @@ class TestDiff:
 
 
 class TestPickling:
-    def test_provider_pickles_by_reference_without_state(self, devpi_server: DevpiServer) -> None:
+    def test_provider_pickles_by_reference_without_state(self) -> None:
         blob = provider_prop(DevpiUserProvider())
-        assert len(blob) < 200, "pickled by reference: class path only"
-        import base64
-
-        assert b"components.providers.user" in base64.b64decode(blob)
-        configured_provider = configured(DevpiUserProvider, devpi_server)
-        restored = pickle.loads(pickle.dumps(DevpiUserProvider()))
-        assert getattr(restored, "_settings", None) is None
-        assert configured_provider.settings.url == devpi_server.url
+        raw = base64.b64decode(blob)
+        assert len(raw) < 150 and b"components.providers.user" in raw, "pickled by reference: class path only"
+        restored = dill.loads(raw)  # noqa: S301 - our own pickle, made one line above
+        assert type(restored) is DevpiUserProvider and vars(restored) == {}

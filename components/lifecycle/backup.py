@@ -19,6 +19,10 @@ against a running server in tests/test_lifecycle_backup.py):
   the same passwords work), indexes, versions and files with their sha256 and logs. Login tokens from
   before do not survive unless the secret file is kept (restore does not invent one).
 
+On the jonasal/devpi-server image the same archive can also be restored by the image itself: unpack
+it and mount its ``export/`` folder at ``/import`` for one run (the entrypoint then runs
+``devpi-import --root-passwd $DEVPI_PASSWORD /import`` into an empty ``/devpi/server``).
+
 So: ``backup`` = devpi-export (live) into a temporary folder next to the archives → tar.gz →
 atomic rename → keep the newest N. ``restore`` = unpack → devpi-import into a fresh serverdir.
 """

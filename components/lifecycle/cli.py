@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -59,7 +60,7 @@ exit status: 0 success, 1 failure (one line on stderr), 2 usage error, 3 status 
 
 
 def _common() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False)
+    p = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     g = p.add_argument_group("connection and output")
     g.add_argument("--url", help="devpi-server URL (else DEVPI_URL, else the stack file)")
     g.add_argument("--user", help="user to act as (else DEVPI_USER; root with --stack-config)")
@@ -74,7 +75,7 @@ def _common() -> argparse.ArgumentParser:
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = argparse.ArgumentParser(
-        prog=PROG,
+        prog=PROG, allow_abbrev=False,
         description="Package lifecycle for a devpi registry: promote, remove, prune, du, status, "
                     "backup, restore.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name: str, help_: str, epilog: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[common], help=help_, description=help_, epilog=epilog,
+                              allow_abbrev=False,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
     p = add("promote", "copy a version to another index via devpi push and verify every sha256",
@@ -158,8 +160,6 @@ class App:
         self.stack: StackConfig | None = read_stack_config(args.stack_config) if args.stack_config else None
 
     def client(self, *, need_password: bool) -> DevpiClient:
-        import os
-
         conn = resolve_connection(url=self.args.url, user=self.args.user, password_file=self.args.password_file,
                                   stack=self.stack, env=self.env if self.env is not None else os.environ,
                                   interactive=self.stdin.isatty(), need_password=need_password)
@@ -284,12 +284,20 @@ def _one_line(exc: BaseException) -> str:
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None,
          stdin: TextIO | None = None, env: dict[str, str] | None = None) -> int:
     out, err, stdin = out or sys.stdout, err or sys.stderr, stdin or sys.stdin
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a.startswith("--passw") and a.split("=")[0] != "--password-file" for a in argv):
+        # argparse would echo the value in its "unrecognized arguments" message
+        err.write(f"{PROG}: error: there is no --password option (arguments are visible in `ps`); use "
+                  "DEVPI_PASSWORD, --password-file FILE or the prompt\n")
+        return 2
     args = build_parser().parse_args(argv)
     try:
         app = App(args, out, err, stdin, env)
         return int(getattr(app, args.command.replace("-", "_"))())
     except (LifecycleError, DevpiError, ConfigError) as exc:
         err.write(f"{PROG}: error: {_one_line(exc)}\n")
+        if args.json:  # CI parsing stdout gets the reason too
+            out.write(json.dumps({"error": _one_line(exc)}) + "\n")
         return 1
     except KeyboardInterrupt:
         err.write(f"{PROG}: error: interrupted\n")

@@ -80,6 +80,8 @@ def measure(client: DevpiClient, *, index: str | None = None, serverdir: Path | 
             progress: Callable[[int, str], Progress] | None = None) -> list[FileSize]:
     """Sizes of every release file on stage indexes (or one ``index``)."""
     if index is not None:
+        if client.get_index(index).get("type") == "mirror":
+            raise LifecycleError(f"{index} is a mirror: du counts stage indexes only")
         indexes = [index]
     else:
         indexes = []

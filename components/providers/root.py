@@ -27,6 +27,7 @@ from components.providers.base import (
     Field,
     check_fields,
     diff_fields,
+    keep_secrets,
     merge_secret_outputs,
     plain,
     with_defaults,
@@ -56,7 +57,7 @@ class DevpiRootProvider(DevpiProviderBase):
                 math.isfinite(timeout) and timeout > 0):
             failures.append(CheckFailure("ready_timeout", f"ready_timeout must be a positive number of seconds, "
                                                           f"got {timeout!r}"))
-        return CheckResult(with_defaults(ROOT_FIELDS, news), failures)
+        return CheckResult(keep_secrets(with_defaults(ROOT_FIELDS, news), news), failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         # Nothing here is ever replaced: root exists as long as the server does.
@@ -64,18 +65,18 @@ class DevpiRootProvider(DevpiProviderBase):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         p = with_defaults(ROOT_FIELDS, props)
-        return CreateResult("root", self._converge(p, previous=None))
+        return CreateResult("root", keep_secrets(self._converge(p, previous=None), props))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         p = with_defaults(ROOT_FIELDS, news)
-        return UpdateResult(self._converge(p, previous=plain(olds.get("password"))))
+        return UpdateResult(keep_secrets(self._converge(p, previous=plain(olds.get("password"))), news))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         p = with_defaults(ROOT_FIELDS, props)
         with self.anonymous_client() as c:
             version = _server_version(c)
         outs = {**p, "url": self.settings.url, "server_version": version}
-        return ReadResult(id_=id_, outs=outs, inputs=dict(p))
+        return ReadResult(id_=id_, outs=keep_secrets(outs, props), inputs=keep_secrets(p, props))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Nothing to do: root cannot be deleted, and destroying the stack must not touch the server."""

@@ -25,6 +25,7 @@ from components.providers.base import (
     check_fields,
     diff_fields,
     is_unknown,
+    keep_secrets,
     merge_secret_outputs,
     plain,
     with_defaults,
@@ -69,7 +70,7 @@ class DevpiUserProvider(DevpiProviderBase):
         password = plain(news.get("password"))
         if password == "":
             failures.append(pulumi.dynamic.CheckFailure("password", "password must not be empty"))
-        return CheckResult(with_defaults(USER_FIELDS, news), failures)
+        return CheckResult(keep_secrets(with_defaults(USER_FIELDS, news), news), failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         return diff_fields(USER_FIELDS, olds, news)
@@ -90,7 +91,7 @@ class DevpiUserProvider(DevpiProviderBase):
                         method=exc.method, url=exc.url, status=exc.status,
                     ) from exc
                 cfg = self._converge(c, name, p, p["password"], adopting=True)
-        return CreateResult(name, _outputs(p, cfg))
+        return CreateResult(name, keep_secrets(_outputs(p, cfg), props))
 
     def _converge(self, c: DevpiClient, name: str, p: dict[str, Any], password: str | None,
                   *, adopting: bool = False) -> dict[str, Any]:
@@ -113,7 +114,7 @@ class DevpiUserProvider(DevpiProviderBase):
         p["name"] = id_
         outs = _outputs(p, cfg)
         inputs = {k: outs[k] for k in USER_FIELDS}
-        return ReadResult(id_=id_, outs=outs, inputs=inputs)
+        return ReadResult(id_=id_, outs=keep_secrets(outs, props), inputs=keep_secrets(inputs, props))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         old = with_defaults(USER_FIELDS, olds)
@@ -126,7 +127,7 @@ class DevpiUserProvider(DevpiProviderBase):
             with self.client() as c:
                 c.modify_user(id_, **changes)
         cfg = {"created": plain(olds.get("created")), **{k: new[k] for k in _PROFILE}}
-        return UpdateResult(_outputs(new, cfg))
+        return UpdateResult(keep_secrets(_outputs(new, cfg), news))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         force = bool(plain(props.get("force_destroy")))

@@ -43,6 +43,14 @@ if [ -S "$SOCKET" ] && [ -f "$EXEC_ROOT.pid" ] && kill -0 "$(cat "$EXEC_ROOT.pid
   exit 1
 fi
 
+# Another interface in the same subnet (a docker0 left by an earlier dockerd, a VPN) would take the
+# route and published ports would time out: refuse with a clear message instead.
+clash=$(ip -o -4 addr show to "$SUBNET" 2>/dev/null | awk -v br="$BRIDGE" '$2 != br {print $2}' | sort -u)
+if [ -n "$clash" ]; then
+  log "subnet $SUBNET is already used by: $clash; set DEVPI_TEST_DOCKER_SUBNET to a free /24"
+  exit 1
+fi
+
 bridge_created=0
 if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
   ip link add name "$BRIDGE" type bridge

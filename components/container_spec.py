@@ -1,0 +1,263 @@
+"""What the devpi-server container looks like, computed once as plain data.
+
+``container_spec`` turns the server settings into a frozen ``ContainerSpec`` that both the Pulumi
+component (``components.server.DevpiServer``) and the real-container tests (through
+``docker_run_args``) use, so the tests run exactly the container the stack declares.
+
+The facts it encodes (docs/devpi-api.md §8, docs/seed-workflow.md):
+
+- the image (``jonasal/devpi-server``) keeps its state in ``/devpi/server``
+  (``DEVPISERVER_SERVERDIR``); the deployment guide's ``./data:/data`` mount keeps nothing, so every
+  package is lost when the container is recreated. The host data folder is bind-mounted at
+  ``/devpi/server`` with ``:Z`` (RHEL 8 SELinux relabel);
+- ``DEVPI_PASSWORD`` must be set on every start (else the entrypoint exits 1) and is read only at the
+  first start (``devpi-init``). Its value never appears here: it is passed separately as a secret;
+- ``DEVPISERVER_NO_ROOT_PYPI=1`` when the PyPI mirror is off (the entrypoint never passes
+  ``--no-root-pypi``), which also spares the first start from indexing ~900k PyPI names;
+- the image has no curl and no HEALTHCHECK: the check runs the image's own ``python``;
+- the entrypoint already passes ``--host 0.0.0.0 --port 3141 --restrict-modify=root``, so extra
+  server arguments must not move the port or the server directory;
+- no ``--secretfile``: devpi-server 6.20.3 refuses to start when the file is missing ("fatal: The given
+  secret file doesn't exist", checked against the real server) and the image has no step that
+  creates it, so login tokens die on each restart and the client logs in again.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from components.errors import ConfigError
+
+__all__ = [
+    "CONTAINER_PORT",
+    "DEFAULT_CONTAINER_NAME",
+    "DEFAULT_IMAGE",
+    "HEALTHCHECK_COMMAND",
+    "PASSWORD_ENV",
+    "SERVER_DIR",
+    "BindMount",
+    "ContainerSettings",
+    "ContainerSpec",
+    "HealthCheck",
+    "PortMapping",
+    "container_spec",
+    "docker_run_args",
+    "floating_tag",
+]
+
+DEFAULT_IMAGE = "jonasal/devpi-server:6.20.3"
+DEFAULT_CONTAINER_NAME = "devpi-server"
+CONTAINER_PORT = 3141
+SERVER_DIR = "/devpi/server"
+PASSWORD_ENV = "DEVPI_PASSWORD"  # noqa: S105 - the variable's name, not a password
+NO_ROOT_PYPI_ENV = "DEVPISERVER_NO_ROOT_PYPI"
+# Key paths used in error messages: the stack config keys these settings come from.
+CONFIG_PREFIX = "devpi-registry:server"
+HEALTHCHECK_COMMAND = (
+    "python -c \"import urllib.request; "
+    "urllib.request.urlopen('http://127.0.0.1:3141/+api', timeout=4)\""
+)
+LABEL_PREFIX = "devpi-registry"
+# The entrypoint sets these itself; repeating them would move the port or the state out of the mount.
+RESERVED_SERVER_ARGS = ("--host", "--port", "--serverdir", "--restrict-modify", "--secretfile")
+_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+# Tags that upstream moves: latest*, a major or major.minor version (6, 6.20, 6-alpine, 6.20-alpine).
+_FLOATING = re.compile(r"latest(-.*)?|\d+(\.\d+)?(-.*)?")
+
+
+class ContainerSettings(Protocol):
+    """What ``container_spec`` reads; ``components.server.ServerArgs`` provides it."""
+
+    @property
+    def image(self) -> str: ...
+    @property
+    def allow_floating_tag(self) -> bool: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def bind_address(self) -> str | None: ...
+    @property
+    def data_dir(self) -> str: ...
+    @property
+    def pypi_mirror(self) -> bool: ...
+    @property
+    def container_name(self) -> str: ...
+    @property
+    def extra_server_args(self) -> Sequence[str]: ...
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """``ip:external -> internal/tcp``; ``ip=None`` publishes on every host address."""
+
+    external: int
+    internal: int = CONTAINER_PORT
+    ip: str | None = None
+
+
+@dataclass(frozen=True)
+class BindMount:
+    """A host folder bind-mounted into the container; ``selinux_relabel`` "Z" = private label."""
+
+    host_path: str
+    container_path: str
+    selinux_relabel: str | None = "Z"
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """A Docker healthcheck; durations in Docker's notation ("10s")."""
+
+    test: tuple[str, ...]
+    interval: str = "10s"
+    timeout: str = "5s"
+    retries: int = 3
+    # First start with the PyPI mirror indexes the whole PyPI name list: give it time.
+    start_period: str = "120s"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """The devpi-server container, minus the root password (see ``secret_env``)."""
+
+    name: str
+    image: str
+    restart: str
+    ports: tuple[PortMapping, ...]
+    mounts: tuple[BindMount, ...]
+    env: tuple[tuple[str, str], ...]
+    secret_env: tuple[str, ...]
+    healthcheck: HealthCheck
+    command: tuple[str, ...]
+    labels: tuple[tuple[str, str], ...]
+    log_driver: str = "json-file"
+    log_opts: tuple[tuple[str, str], ...] = (("max-size", "10m"), ("max-file", "3"))
+
+    @property
+    def data_mount(self) -> BindMount:
+        """The mount that holds the server state (``/devpi/server``)."""
+        return next(m for m in self.mounts if m.container_path == SERVER_DIR)
+
+    def env_list(self) -> list[str]:
+        """The non-secret environment as Docker's ``K=V`` strings."""
+        return [f"{k}={v}" for k, v in self.env]
+
+
+def floating_tag(image: str) -> str | None:
+    """The tag of ``image`` if upstream may move it (``latest``, ``6``, no tag at all), else None.
+
+    A digest (``repo@sha256:…``) or a full version tag (``6.20.3``) is pinned.
+    """
+    if "@" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]
+    tag = last.rpartition(":")[2] if ":" in last else ""
+    if not tag:
+        return "latest"  # Docker's implicit tag
+    return tag if _FLOATING.fullmatch(tag) else None
+
+
+def _check(settings: ContainerSettings) -> None:
+    image = settings.image
+    if not image or image != image.strip() or any(c.isspace() for c in image):
+        raise ConfigError(f"{CONFIG_PREFIX}.image", image, "must be an image reference without spaces")
+    tag = floating_tag(image)
+    if tag is not None and not settings.allow_floating_tag:
+        raise ConfigError(
+            f"{CONFIG_PREFIX}.image", image,
+            f"uses the floating tag {tag!r}, which upstream moves: every pull may change the server "
+            f"under you. Pin a version ({DEFAULT_IMAGE}) or a digest, or set "
+            f"{CONFIG_PREFIX}.allowFloatingTag: true",
+        )
+    if not 1 <= settings.port <= 65535:
+        raise ConfigError(f"{CONFIG_PREFIX}.port", settings.port, "must be between 1 and 65535")
+    data_dir = settings.data_dir
+    # A relative host path would make Docker create a named volume instead of a bind mount.
+    if not posixpath.isabs(data_dir) or posixpath.normpath(data_dir) in ("/", "//"):
+        raise ConfigError(f"{CONFIG_PREFIX}.dataDir", data_dir,
+                          "must be an absolute path to a dedicated folder (not /)")
+    if ":" in data_dir or "," in data_dir:
+        raise ConfigError(f"{CONFIG_PREFIX}.dataDir", data_dir,
+                          "must not contain ':' or ',' (they split Docker's volume syntax)")
+    if not _NAME.fullmatch(settings.container_name):
+        raise ConfigError(f"{CONFIG_PREFIX}.containerName", settings.container_name,
+                          "must be a valid Docker container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")
+    for arg in settings.extra_server_args:
+        option = arg.split("=", 1)[0]
+        if option in RESERVED_SERVER_ARGS:
+            raise ConfigError(f"{CONFIG_PREFIX}.extraServerArgs", list(settings.extra_server_args),
+                              f"must not set {option}: the image's entrypoint sets host, port and "
+                              f"restrict-modify, the server directory is {SERVER_DIR}, and a secret "
+                              "file the image does not create stops the server")
+
+
+def container_spec(settings: ContainerSettings) -> ContainerSpec:
+    """The container for ``settings``; raises ``ConfigError`` naming the key and value it refuses."""
+    _check(settings)
+    env: list[tuple[str, str]] = []
+    if not settings.pypi_mirror:
+        env.append((NO_ROOT_PYPI_ENV, "1"))
+    data_dir = posixpath.normpath(settings.data_dir)
+    return ContainerSpec(
+        name=settings.container_name,
+        image=settings.image,
+        restart="always",
+        ports=(PortMapping(external=settings.port, internal=CONTAINER_PORT, ip=settings.bind_address),),
+        mounts=(BindMount(host_path=data_dir, container_path=SERVER_DIR, selinux_relabel="Z"),),
+        env=tuple(env),
+        secret_env=(PASSWORD_ENV,),
+        healthcheck=HealthCheck(test=("CMD-SHELL", HEALTHCHECK_COMMAND)),
+        command=tuple(settings.extra_server_args),
+        labels=(
+            (f"{LABEL_PREFIX}.managed-by", "devpi-registry"),
+            (f"{LABEL_PREFIX}.server-dir", SERVER_DIR),
+        ),
+    )
+
+
+def docker_run_args(spec: ContainerSpec, password_env_file: str | os.PathLike[str]) -> list[str]:
+    """``docker run`` argv equivalent to the container the component declares (for tests and humans).
+
+    Secret environment (``DEVPI_PASSWORD=…``) comes from ``password_env_file``, which must exist and
+    be readable by its owner only: the password never appears in the argv.
+    """
+    path = Path(password_env_file)
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ValueError(f"{path} holds the root password and must be private (chmod 600), "
+                         f"has mode {stat.filemode(mode)}")
+    argv = ["docker", "run", "--detach", "--name", spec.name, "--restart", spec.restart]
+    for port in spec.ports:
+        host = f"{port.ip}:" if port.ip else ""
+        if port.ip and ":" in port.ip:
+            host = f"[{port.ip}]:"
+        argv += ["--publish", f"{host}{port.external}:{port.internal}/tcp"]
+    for mount in spec.mounts:
+        options = ["ro" if mount.read_only else "rw"]
+        if mount.selinux_relabel:
+            options.append(mount.selinux_relabel)
+        argv += ["--volume", f"{mount.host_path}:{mount.container_path}:{','.join(options)}"]
+    for item in spec.env_list():
+        argv += ["--env", item]
+    argv += ["--env-file", str(path)]
+    hc = spec.healthcheck
+    if hc.test[0] != "CMD-SHELL":
+        raise ValueError(f"docker run only takes shell healthchecks, got {hc.test[0]}")
+    argv += ["--health-cmd", hc.test[1], "--health-interval", hc.interval, "--health-timeout", hc.timeout,
+             "--health-retries", str(hc.retries), "--health-start-period", hc.start_period]
+    for key, value in spec.labels:
+        argv += ["--label", f"{key}={value}"]
+    argv += ["--log-driver", spec.log_driver]
+    for key, value in spec.log_opts:
+        argv += ["--log-opt", f"{key}={value}"]
+    argv.append(spec.image)
+    argv += list(spec.command)
+    return argv

@@ -1,0 +1,151 @@
+"""The devpi-server container on the RHEL 8 host, as one Pulumi component.
+
+``DevpiServer`` owns three children: a Docker provider that reaches the host's engine over SSH, the
+pulled image, and the container described by ``components.container_spec``. Host preparation (data
+folder, firewall, SELinux) belongs to other resources; pass them as ``depends_on`` in ``opts``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_docker as docker
+
+from components.container_spec import (
+    CONTAINER_PORT,
+    DEFAULT_CONTAINER_NAME,
+    DEFAULT_IMAGE,
+    PASSWORD_ENV,
+    ContainerSpec,
+    container_spec,
+)
+
+__all__ = ["DEFAULT_DATA_DIR", "DevpiServer", "ServerArgs"]
+
+DEFAULT_DATA_DIR = "/opt/local/devpi/data"
+COMPONENT_TYPE = "devpi-registry:server:DevpiServer"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerArgs:
+    """Settings of the devpi-server container.
+
+    ``docker_host``: the host's engine, e.g. ``ssh://deploy@10.0.0.5:22`` (the local ``ssh`` binary
+    and the remote ``docker system dial-stdio`` carry the API; keys come from the agent,
+    ``~/.ssh/config`` or ``-i`` in ``ssh_opts``). ``initial_root_password``: root's password for the
+    first start only (a secret Input; see ``DevpiServer``). ``bind_address``: host address the port
+    is published on (None: every address, as the deployment guide does). ``wait_healthy``: ``pulumi
+    up`` waits up to ``ready_timeout`` seconds for the healthcheck to pass before dependents run.
+    """
+
+    docker_host: str
+    initial_root_password: pulumi.Input[str]
+    ssh_opts: Sequence[str] = ()
+    image: str = DEFAULT_IMAGE
+    allow_floating_tag: bool = False
+    port: int = CONTAINER_PORT
+    bind_address: str | None = None
+    data_dir: str = DEFAULT_DATA_DIR
+    pypi_mirror: bool = False
+    container_name: str = DEFAULT_CONTAINER_NAME
+    extra_server_args: Sequence[str] = ()
+    wait_healthy: bool = True
+    ready_timeout: int = 180
+
+
+class DevpiServer(pulumi.ComponentResource):
+    """devpi-server in Docker on the host, with its state in the host's data folder.
+
+    Lifecycle facts the rest of the stack relies on:
+
+    - **Upgrades replace the container and keep the data.** A new ``image`` (and any change of env,
+      ports, mounts, labels or command) replaces the container; the Docker provider forces
+      delete-before-replace, so the fixed container name works, with a short downtime. The packages
+      survive because the host data folder is mounted at ``/devpi/server``, where the image keeps
+      its state (the deployment guide's ``/data`` mount loses everything at this point).
+    - **``DEVPI_PASSWORD`` is only read at the first start** (``devpi-init`` on an empty folder); the
+      image still requires it on every start. Later root password changes are made over the API by
+      another resource, so pass a latched initial password here: changing this input would only
+      replace the container, never change root's password. The value goes into ``envs`` as a
+      secret and ``envs`` is listed in ``additional_secret_outputs``, so the state never holds it
+      in plain text. It is visible to ``docker inspect`` on the host (the image contract).
+    - The container runs with ``restart=always``, a healthcheck using the image's own ``python``
+      (the image has no curl), and ``DEVPISERVER_NO_ROOT_PYPI=1`` unless the PyPI mirror is wanted.
+    """
+
+    container: docker.Container
+    container_id: pulumi.Output[str]
+    container_name: pulumi.Output[str]
+    image: pulumi.Output[str]
+    image_id: pulumi.Output[str]
+    provider: docker.Provider
+    remote_image: docker.RemoteImage
+    spec: ContainerSpec
+
+    def __init__(self, name: str, args: ServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        # Validate before registering anything: a bad setting fails the preview with its key and value.
+        spec = container_spec(args)
+        super().__init__(COMPONENT_TYPE, name, None, opts)
+        self.spec = spec
+        # Children wait for the host steps the caller depends on (data folder, firewall, SELinux).
+        depends_on = opts.depends_on if opts is not None else None
+
+        self.provider = docker.Provider(
+            f"{name}-docker",
+            host=args.docker_host,
+            ssh_opts=list(args.ssh_opts) or None,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        on_host = pulumi.ResourceOptions(parent=self, provider=self.provider, depends_on=depends_on)
+
+        # keep_locally: deleting or upgrading must not remove the image the running container uses.
+        self.remote_image = docker.RemoteImage(
+            f"{name}-image",
+            name=spec.image,
+            keep_locally=True,
+            opts=on_host,
+        )
+
+        password_env = pulumi.Output.concat(f"{PASSWORD_ENV}=", pulumi.Output.secret(args.initial_root_password))
+        hc = spec.healthcheck
+        self.container = docker.Container(
+            f"{name}-container",
+            name=spec.name,
+            # The image id: a re-pulled or upgraded image replaces the container.
+            image=self.remote_image.image_id,
+            restart=spec.restart,
+            must_run=True,
+            ports=[docker.ContainerPortArgs(internal=p.internal, external=p.external, ip=p.ip, protocol="tcp")
+                   for p in spec.ports],
+            volumes=[docker.ContainerVolumeArgs(host_path=m.host_path, container_path=m.container_path,
+                                                selinux_relabel=m.selinux_relabel, read_only=m.read_only)
+                     for m in spec.mounts],
+            envs=[*spec.env_list(), password_env],
+            healthcheck=docker.ContainerHealthcheckArgs(
+                tests=list(hc.test), interval=hc.interval, timeout=hc.timeout, retries=hc.retries,
+                start_period=hc.start_period,
+            ),
+            command=list(spec.command) or None,
+            labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels],
+            log_driver=spec.log_driver,
+            log_opts=dict(spec.log_opts),
+            wait=args.wait_healthy,
+            wait_timeout=args.ready_timeout if args.wait_healthy else None,
+            opts=pulumi.ResourceOptions.merge(on_host, pulumi.ResourceOptions(
+                # envs carries DEVPI_PASSWORD: keep the whole list secret in the state.
+                additional_secret_outputs=["envs"],
+            )),
+        )
+
+        self.container_id = self.container.id
+        self.container_name = self.container.name
+        self.image = pulumi.Output.from_input(spec.image)
+        self.image_id = self.remote_image.image_id
+        self.register_outputs({
+            "container_id": self.container_id,
+            "container_name": self.container_name,
+            "image": self.image,
+            "image_id": self.image_id,
+        })

@@ -1,0 +1,259 @@
+"""The container the stack declares, run for real: packages survive a container replacement (an image
+upgrade), the deployment guide's /data mount loses them, the healthcheck passes, and the image
+contract around DEVPI_PASSWORD holds.
+
+Each container is started from ``docker_run_args(container_spec(ServerArgs(...)))`` — the same spec
+``DevpiServer`` turns into a ``docker.Container`` — published on 127.0.0.1 only, with its data folder
+in the test's tmp directory and root's password in a 0600 env file, never in an argv.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from components.client import DevpiClient
+from components.container_spec import SERVER_DIR, BindMount, ContainerSpec, container_spec, docker_run_args
+from components.errors import AuthenticationError, NotFoundError
+from components.server import ServerArgs
+from tests.fixtures.docker import DockerEngine
+from tests.support import free_port, make_wheel
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+READY_TIMEOUT = 90.0
+
+
+@dataclass
+class Started:
+    """A running test container and how to reach it."""
+
+    name: str
+    url: str
+    password: str
+
+
+class Containers:
+    """Starts containers from a spec and removes every one of them at the end of the test."""
+
+    def __init__(self, engine: DockerEngine, workdir: Path) -> None:
+        self.engine = engine
+        self.workdir = workdir
+        self.names: list[str] = []
+
+    def env_file(self, password: str | None) -> Path:
+        """A private env file with DEVPI_PASSWORD (or without it, for the contract test)."""
+        path = self.workdir / f"env-{uuid.uuid4().hex[:8]}"
+        path.touch(mode=0o600)
+        path.write_text(f"DEVPI_PASSWORD={password}\n" if password is not None else "")
+        return path
+
+    def run(self, spec: ContainerSpec, password: str | None) -> Started:
+        self.names.append(spec.name)
+        argv = docker_run_args(spec, self.env_file(password))
+        assert password is None or password not in " ".join(argv)
+        self.engine.docker(*argv[1:])
+        port = spec.ports[0].external
+        return Started(spec.name, f"http://127.0.0.1:{port}", password or "")
+
+    def remove(self, name: str) -> None:
+        # What the Docker provider does when it replaces the container: a forced removal.
+        self.engine.docker("rm", "--force", name)
+
+    def inspect(self, name: str) -> dict[str, object]:
+        return dict(json.loads(self.engine.docker("inspect", name).stdout)[0])
+
+    def restart_count(self, name: str) -> int:
+        return int(str(self.inspect(name)["RestartCount"]))
+
+    def logs(self, name: str) -> str:
+        proc = self.engine.docker("logs", name, check=False)
+        return proc.stdout + proc.stderr
+
+    def wait_ready(self, started: Started) -> DevpiClient:
+        root = DevpiClient(started.url, "root", started.password)
+        try:
+            root.wait_ready(timeout=READY_TIMEOUT, interval=0.3)
+        except Exception as exc:
+            raise AssertionError(f"{started.name} not ready: {exc}\n{self.logs(started.name)[-3000:]}") from exc
+        return root
+
+    def cleanup(self) -> None:
+        for name in self.names:
+            self.engine.docker("rm", "--force", "--volumes", name, check=False)
+
+
+@pytest.fixture
+def containers(docker_engine: DockerEngine, tmp_path: Path) -> Iterator[Containers]:
+    c = Containers(docker_engine, tmp_path)
+    yield c
+    c.cleanup()
+
+
+def server_args(image: str, data_dir: Path, **changes: object) -> ServerArgs:
+    """The component's settings for a loopback-only test container (the password goes separately)."""
+    args = ServerArgs(
+        docker_host="unix:///var/run/docker.sock",
+        initial_root_password="",  # not part of the spec: passed through the env file
+        image=image,
+        port=free_port(),
+        bind_address="127.0.0.1",
+        data_dir=str(data_dir),
+        container_name=f"devpi-registry-test-{uuid.uuid4().hex[:8]}",
+    )
+    return replace(args, **changes)  # type: ignore[arg-type]
+
+
+def data_folder(tmp_path: Path) -> Path:
+    """A root-owned 0700 folder, as the host step creates it on RHEL."""
+    path = tmp_path / "data"
+    path.mkdir(mode=0o700)
+    return path
+
+
+def seed_package(root: DevpiClient, tmp_path: Path) -> tuple[str, str]:
+    """As root: user alice and index alice/dev; as alice: upload one wheel. Returns (index, sha256)."""
+    alice_pw = secrets.token_urlsafe(12)
+    root.create_user("alice", alice_pw, email="alice@example.com")
+    root.create_index("alice/dev", {"bases": [], "volatile": False})
+    wheel = make_wheel(tmp_path / "dist", "geek-utils", "0.1.0.dev1")
+    with DevpiClient(root.url, "alice", alice_pw) as alice:
+        alice.upload("alice/dev", wheel, name="geek-utils", version="0.1.0.dev1")
+    files = root.release_files("alice/dev", "geek-utils", "0.1.0.dev1")
+    sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    assert [(f.filename, f.sha256) for f in files] == [(wheel.name, sha)], files
+    return "alice/dev", sha
+
+
+def wait_health(c: Containers, name: str, timeout: float = 60.0) -> str:
+    """The healthcheck's verdict once it has one (the first check runs one interval after start)."""
+    deadline = time.monotonic() + timeout
+    status = "?"
+    while time.monotonic() < deadline:
+        state = c.inspect(name)["State"]
+        assert isinstance(state, dict)
+        status = str((state.get("Health") or {}).get("Status"))
+        if status in ("healthy", "unhealthy"):
+            return status
+        time.sleep(0.5)
+    return status
+
+
+class TestDataSurvivesUpgrade:
+    """The stack's container keeps everything in the host folder: a replacement loses nothing."""
+
+    def test_package_and_hash_survive_replacement_by_a_new_image(
+        self, containers: Containers, devpi_image: str, devpi_upgrade_image: str, tmp_path: Path
+    ) -> None:
+        data = data_folder(tmp_path)
+        args = server_args(devpi_image, data)
+        spec = container_spec(args)
+        assert spec.data_mount.container_path == SERVER_DIR
+        password = secrets.token_urlsafe(16)
+
+        first = containers.run(spec, password)
+        with containers.wait_ready(first) as root:
+            index, sha = seed_package(root, tmp_path)
+        assert (data / ".serverversion").is_file(), sorted(p.name for p in data.iterdir())
+        assert wait_health(containers, first.name) == "healthy", containers.logs(first.name)[-2000:]
+        logs = containers.logs(first.name)
+        assert password not in logs
+        assert "DEVPISERVER_NO_ROOT_PYPI=1" in json.dumps(containers.inspect(first.name)["Config"])
+
+        # The upgrade: a different image, a forced removal, the same name, port and data folder.
+        # DEVPI_PASSWORD changes too, as a careless rotation would: only the first init reads it.
+        containers.remove(first.name)
+        upgraded_spec = container_spec(replace(args, image=devpi_upgrade_image))
+        second = containers.run(upgraded_spec, secrets.token_urlsafe(16))
+        assert containers.inspect(second.name)["Config"]["Image"] == devpi_upgrade_image  # type: ignore[index]
+        with containers.wait_ready(replace(second, password=password)) as root:
+            root.check_credentials()  # root kept the first password
+            files = root.release_files(index, "geek-utils", "0.1.0.dev1")
+            assert [f.sha256 for f in files] == [sha], files
+            assert hashlib.sha256(root.download(files[0].href)).hexdigest() == sha
+            assert "alice" in root.list_users()
+        with DevpiClient(second.url, "root", second.password) as wrong, pytest.raises(AuthenticationError):
+            wrong.login()
+
+    def test_restart_keeps_the_server(self, containers: Containers, devpi_image: str, tmp_path: Path) -> None:
+        """restart=always: a crashed server process comes back by itself with its data."""
+        spec = container_spec(server_args(devpi_image, data_folder(tmp_path)))
+        assert spec.restart == "always"
+        started = containers.run(spec, secrets.token_urlsafe(16))
+        with containers.wait_ready(started) as root:
+            root.create_user("bob", secrets.token_urlsafe(12))
+        # Kill every process but PID 1 (the entrypoint shell): devpi-server dies, the shell exits
+        # non-zero, and Docker restarts the container.
+        containers.engine.docker("exec", started.name, "sh", "-c", "kill -9 -1", check=False)
+        deadline = time.monotonic() + 30
+        while containers.restart_count(started.name) < 1 and time.monotonic() < deadline:
+            time.sleep(0.3)
+        assert containers.restart_count(started.name) >= 1, containers.logs(started.name)[-2000:]
+        # The login token died with the process (no --secretfile): the client logs in again.
+        with containers.wait_ready(started) as root:
+            assert "bob" in root.list_users()
+
+
+class TestGuideMountLosesData:
+    """Regression: the deployment guide mounts the data folder at /data, where the image keeps nothing."""
+
+    def test_data_mount_loses_the_package_on_recreation(
+        self, containers: Containers, devpi_image: str, tmp_path: Path
+    ) -> None:
+        data = data_folder(tmp_path)
+        spec = container_spec(server_args(devpi_image, data))
+        guide_spec = replace(spec, mounts=(BindMount(str(data), "/data", "Z"),))
+        password = secrets.token_urlsafe(16)
+
+        first = containers.run(guide_spec, password)
+        with containers.wait_ready(first) as root:
+            seed_package(root, tmp_path)
+        containers.remove(first.name)
+        assert list(data.iterdir()) == [], "the image wrote into /data: the regression premise changed"
+
+        second = containers.run(guide_spec, password)
+        with containers.wait_ready(second) as root:
+            assert "alice" not in root.list_users()
+            with pytest.raises(NotFoundError):
+                root.get_index("alice/dev")
+
+
+class TestPasswordContract:
+    """DEVPI_PASSWORD is required on every start; without it the container exits 1 with a message.
+
+    Run with ``restart=no`` so ``docker wait`` sees the first exit (``always`` would crash-loop).
+    """
+
+    def _exit(self, c: Containers, spec: ContainerSpec) -> tuple[int, str]:
+        started = c.run(replace(spec, restart="no"), None)
+        code = int(c.engine.docker("wait", started.name, timeout=60).stdout.strip())
+        return code, c.logs(started.name)
+
+    def test_fresh_start_without_password_exits_1(
+        self, containers: Containers, devpi_image: str, tmp_path: Path
+    ) -> None:
+        data = data_folder(tmp_path)
+        code, logs = self._exit(containers, container_spec(server_args(devpi_image, data)))
+        assert code == 1, logs
+        assert "Root password cannot be empty" in logs
+        assert list(data.iterdir()) == []  # nothing initialised with an empty root password
+
+    def test_initialised_server_without_password_still_exits_1(
+        self, containers: Containers, devpi_image: str, tmp_path: Path
+    ) -> None:
+        data = data_folder(tmp_path)
+        spec = container_spec(server_args(devpi_image, data))
+        first = containers.run(spec, secrets.token_urlsafe(16))
+        containers.wait_ready(first).close()
+        containers.remove(first.name)
+        assert (data / ".serverversion").is_file()
+        code, logs = self._exit(containers, spec)
+        assert code == 1 and "Root password cannot be empty" in logs, logs
