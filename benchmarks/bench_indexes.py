@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import base64
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -86,116 +87,146 @@ def server_requests(server: DevpiServer) -> Counter[str]:
     return out
 
 
-def timed(fn: Callable[[int], Any], n: int) -> tuple[float, list[Any]]:
-    """Mean ms per call of fn(0..n-1), and the results."""
-    results = []
-    start = time.perf_counter()
-    for i in range(n):
-        results.append(fn(i))
-    return (time.perf_counter() - start) * 1000 / n, results
+Op = Callable[[int], Any]
 
 
-def bench_provider(server: DevpiServer, owner: str, n: int, counter: Counting) -> dict[str, Any]:
+class Contender:
+    """One way of doing create/read/delete of index ``i``; collects per-call timings (ms)."""
+
+    def __init__(self, name: str, create: Op, read: Op, delete: Op) -> None:
+        self.name = name
+        self.ops = {"create": create, "read": read, "delete": delete}
+        self.ms: dict[str, list[float]] = {op: [] for op in self.ops}
+        self.requests: dict[str, Counter[str]] = {op: Counter() for op in self.ops}
+
+    def run(self, op: str, i: int, counter: Counting) -> None:
+        counter.take()
+        start = time.perf_counter()
+        self.ops[op](i)
+        self.ms[op].append((time.perf_counter() - start) * 1000)
+        self.requests[op].update(counter.take())
+
+    def median(self, op: str) -> float:
+        return statistics.median(self.ms[op])
+
+
+def provider_contender(server: DevpiServer, owner: str, n: int) -> tuple[Contender, int]:
+    """The provider methods in-process; also returns the requests a preview (check+diff of n) made."""
     p = configured(DevpiIndexProvider, server)
     TOKENS.clear()
-    counter.take()
-    inputs = [p.check({}, {"owner": owner, "name": f"p{i}"}).inputs for i in range(n)]
-    diffs = [p.diff(f"{owner}/p{i}", inputs[i], inputs[i]) for i in range(n)]
-    assert not any(d.changes for d in diffs)
-    preview_requests = sum(counter.take().values())
-    create, created = timed(lambda i: p.create(inputs[i]), n)
-    c_create = counter.take()
-    outs = [c.outs for c in created]
-    read, reads = timed(lambda i: p.read(f"{owner}/p{i}", outs[i]), n)
-    assert all(r.id == f"{owner}/p{i}" for i, r in enumerate(reads))
-    c_read = counter.take()
-    delete, _ = timed(lambda i: p.delete(f"{owner}/p{i}", outs[i]), n)
-    c_delete = counter.take()
-    return {"create": create, "read": read, "delete": delete, "preview_requests": preview_requests,
-            "requests": {"create": c_create, "read": c_read, "delete": c_delete}}
+    with Counting() as counter:
+        inputs = [p.check({}, {"owner": owner, "name": f"p{i}"}).inputs for i in range(n)]
+        assert not any(p.diff(f"{owner}/p{i}", inputs[i], inputs[i]).changes for i in range(n))
+        preview = sum(counter.take().values())
+    outs: dict[int, Any] = {}
+
+    def create(i: int) -> None:
+        outs[i] = p.create(inputs[i]).outs
+
+    def read(i: int) -> None:
+        assert p.read(f"{owner}/p{i}", outs[i]).id == f"{owner}/p{i}"
+
+    return Contender("provider", create, read, lambda i: p.delete(f"{owner}/p{i}", outs[i])), preview
 
 
-def bench_host(server: DevpiServer, owner: str, n: int) -> dict[str, Any]:
-    host = ProviderHost.start()
-    try:
-        host.configure(stack_config(server.url, server.root_password))
-        prov = provider_prop(DevpiIndexProvider())
-        before = server_requests(server)
-        inputs = [from_struct(host.check({}, {"__provider": prov, "owner": owner, "name": f"h{i}"}).inputs)
-                  for i in range(n)]
-        for i in range(n):
-            host.diff(f"{owner}/h{i}", inputs[i], inputs[i])
-        preview_requests = sum((server_requests(server) - before).values())
-        create, created = timed(lambda i: host.create(inputs[i]), n)
-        outs = [from_struct(c.properties) for c in created]
-        before = server_requests(server)
-        read, _ = timed(lambda i: host.read(f"{owner}/h{i}", outs[i]), n)
-        read_requests = dict(server_requests(server) - before)
-        delete, _ = timed(lambda i: host.delete(f"{owner}/h{i}", outs[i]), n)
-    finally:
-        host.stop()
-    return {"create": create, "read": read, "delete": delete, "preview_requests": preview_requests,
-            "read_requests": read_requests}
+def host_contender(host: ProviderHost, server: DevpiServer, owner: str, n: int) -> tuple[Contender, int]:
+    """The provider through the real host over gRPC; requests counted in the server log."""
+    prov = provider_prop(DevpiIndexProvider())
+    before = server_requests(server)
+    inputs = [from_struct(host.check({}, {"__provider": prov, "owner": owner, "name": f"h{i}"}).inputs)
+              for i in range(n)]
+    for i in range(n):
+        assert host.diff(f"{owner}/h{i}", inputs[i], inputs[i]).changes == 1  # DIFF_NONE
+    preview = sum((server_requests(server) - before).values())
+    outs: dict[int, Any] = {}
+
+    def create(i: int) -> None:
+        outs[i] = from_struct(host.create(inputs[i]).properties)
+
+    def read(i: int) -> None:
+        assert host.read(f"{owner}/h{i}", outs[i]).id == f"{owner}/h{i}"
+
+    return Contender("provider-host", create, read, lambda i: host.delete(f"{owner}/h{i}", outs[i])), preview
 
 
-def bench_cli(server: DevpiServer, owner: str, n: int, clientdir: Path) -> dict[str, Any]:
-    def devpi(*args: str) -> str:
-        proc = subprocess.run([str(BIN / "devpi"), "--clientdir", str(clientdir), *args],
-                              capture_output=True, text=True, check=True)
-        return proc.stdout
+def cli_contender(server: DevpiServer, owner: str, clientdir: Path) -> Contender:
+    def devpi(*args: str) -> None:
+        subprocess.run([str(BIN / "devpi"), "--clientdir", str(clientdir), *args],
+                       capture_output=True, text=True, check=True)
 
     devpi("use", server.url)
     devpi("login", "root", "--password", server.root_password)
-    create, _ = timed(lambda i: devpi("index", "-c", f"{owner}/c{i}"), n)
-    read, _ = timed(lambda i: devpi("getjson", f"/{owner}/c{i}"), n)
-    delete, _ = timed(lambda i: devpi("index", "-y", "--delete", f"{owner}/c{i}"), n)
-    return {"create": create, "read": read, "delete": delete}
+    return Contender("devpi-cli", lambda i: devpi("index", "-c", f"{owner}/c{i}"),
+                     lambda i: devpi("getjson", f"/{owner}/c{i}"),
+                     lambda i: devpi("index", "-y", "--delete", f"{owner}/c{i}"))
 
 
-def bench_raw(server: DevpiServer, owner: str, n: int) -> dict[str, Any]:
+def raw_contender(server: DevpiServer, owner: str, *, guarded: bool = False) -> Contender:
+    """The floor: one keep-alive session, one login, bare requests. ``guarded``: delete does the
+    same package-safety GET as the provider first (the floor for a delete that cannot lose data)."""
+    prefix = "g" if guarded else "r"
     s = requests.Session()
     s.headers["Accept"] = "application/json"
     token = s.post(f"{server.url}/+login", json={"user": "root", "password": server.root_password},
                    timeout=30).json()["result"]["password"]
     s.headers["X-Devpi-Auth"] = base64.b64encode(f"root:{token}".encode()).decode()
 
-    def call(method: str, i: int, expect: tuple[int, ...], **kw: Any) -> None:
-        resp = s.request(method, f"{server.url}/{owner}/r{i}", timeout=30, **kw)
-        assert resp.status_code in expect, (method, resp.status_code, resp.text)
+    def call(method: str, i: int, expect: int, **kw: Any) -> None:
+        resp = s.request(method, f"{server.url}/{owner}/{prefix}{i}", timeout=30, **kw)
+        assert resp.status_code == expect, (method, resp.status_code, resp.text)
 
-    create, _ = timed(lambda i: call("PUT", i, (200,), json={}), n)
-    read, _ = timed(lambda i: call("GET", i, (200,), params={"no_projects": ""}), n)
-    delete, _ = timed(lambda i: call("DELETE", i, (201,)), n)
-    s.close()
-    return {"create": create, "read": read, "delete": delete}
+    def delete(i: int) -> None:
+        if guarded:
+            call("GET", i, 200)
+        call("DELETE", i, 201)
+
+    return Contender("raw+guard" if guarded else "raw", lambda i: call("PUT", i, 200, json={}),
+                     lambda i: call("GET", i, 200, params={"no_projects": ""}), delete)
 
 
-def render(n: int, results: dict[str, dict[str, Any]], prov: dict[str, Any], host: dict[str, Any]) -> str:
-    raw = results["raw"]
+def run_interleaved(contenders: list[Contender], n: int) -> None:
+    """Each op of index i by every contender in turn (rotating who goes first): the machine's load
+    (other jobs, the server's own housekeeping) hits all contenders alike."""
+    with Counting() as counter:
+        for op in ("create", "read", "delete"):
+            for i in range(n):
+                k = i % len(contenders)
+                for c in contenders[k:] + contenders[:k]:
+                    c.run(op, i, counter)
+
+
+def render(n: int, contenders: list[Contender], previews: dict[str, int], host_reads: dict[str, int]) -> str:
+    raw = next(c for c in contenders if c.name == "raw")
+    prov = next(c for c in contenders if c.name == "provider")
     lines = [
-        f"Index create/read/delete, {n} indexes each way, one devpi-server 6.20.3 on loopback "
-        f"(`benchmarks/bench_indexes.py`, {time.strftime('%Y-%m-%d', time.gmtime())}). Mean ms per operation; "
-        "ratio = vs the raw floor.",
+        f"Index create/read/delete, {n} indexes per contender, one devpi-server 6.20.3 on loopback, "
+        f"contenders interleaved per index (`benchmarks/bench_indexes.py`, "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). Median ms per operation (ratio to the raw floor).",
         "",
-        "| contender | create ms | read ms | delete ms | total ms | total ratio |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| contender | create | read | delete | sum of medians |",
+        "|---|---:|---:|---:|---:|",
     ]
-    for name, r in results.items():
-        total = r["create"] + r["read"] + r["delete"]
-        raw_total = raw["create"] + raw["read"] + raw["delete"]
-        lines.append(
-            f"| {name} | {r['create']:.1f} ({r['create'] / raw['create']:.2f}x) | {r['read']:.1f} "
-            f"({r['read'] / raw['read']:.2f}x) | {r['delete']:.1f} ({r['delete'] / raw['delete']:.2f}x) "
-            f"| {total:.1f} | {total / raw_total:.2f}x |")
-    req = prov["requests"]
+    raw_sum = sum(raw.median(op) for op in raw.ops)
+    for c in contenders:
+        cells = [f"{c.median(op):.1f} ({c.median(op) / raw.median(op):.2f}x)" for op in c.ops]
+        total = sum(c.median(op) for op in c.ops)
+        lines.append(f"| {c.name} | {' | '.join(cells)} | {total:.1f} ({total / raw_sum:.2f}x) |")
+
+    def fmt(counts: Counter[str] | dict[str, int]) -> str:
+        return ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "none"
+
     lines += [
         "",
-        "Requests (counted by a transport adapter in-process; the server log for the host):",
-        f"- provider create: {req['create']} for {n} indexes (incl. the one login of the process)",
-        f"- provider refresh (read): {req['read']} for {n} indexes; through the host: {host['read_requests']}",
-        f"- provider delete: {req['delete']} (a GET with projects guards against deleting packages, then DELETE)",
-        f"- preview (check + diff of {n}): {prov['preview_requests']} requests in-process, "
-        f"{host['preview_requests']} through the host",
+        f"HTTP requests for {n} indexes (transport adapter in-process; server log for the host):",
+        f"- provider create: {fmt(prov.requests['create'])} (one login for the whole process)",
+        f"- provider refresh (read): {fmt(prov.requests['read'])}; through the host: {fmt(host_reads)}",
+        f"- provider delete: {fmt(prov.requests['delete'])} (GET with projects = the package-safety check)",
+        f"- preview (check + diff of {n}): {previews['provider']} requests in-process, "
+        f"{previews['provider-host']} through the host",
+        "",
+        "Targets: provider within 1.25x of the floor per operation; refresh = one request per resource "
+        "plus one login per process; preview = zero requests. `raw+guard` is the floor with the same "
+        "package-safety GET before DELETE that the provider must do (devpi has no delete-if-empty).",
     ]
     return "\n".join(lines)
 
@@ -214,23 +245,30 @@ def main() -> int:
     n = args.count
     with tempfile.TemporaryDirectory(prefix="bench-indexes-") as tmp:
         server = start_devpi_server(Path(tmp))
+        host = ProviderHost.start()
         try:
+            host.configure(stack_config(server.url, server.root_password))
             owner = "bench"
             DevpiClient(server.url, "root", server.root_password).create_user(owner, "bench-pw")
-            results: dict[str, dict[str, Any]] = {}
-            with Counting() as counter:
-                results["raw"] = bench_raw(server, owner, n)
-                prov = bench_provider(server, owner, n, counter)
-                results["provider"] = prov
-            host = bench_host(server, owner, n)
-            results["provider-host"] = host
-            results["devpi-cli"] = bench_cli(server, owner, n, Path(tmp) / "client")
-            # the floor again at the end: the server warms up (and its DB grows) during the run
-            raw2 = bench_raw(server, owner, n)
-            results["raw"] = {k: min(results["raw"][k], raw2[k]) for k in ("create", "read", "delete")}
+            provider, provider_preview = provider_contender(server, owner, n)
+            hosted, host_preview = host_contender(host, server, owner, n)
+            contenders = [raw_contender(server, owner), raw_contender(server, owner, guarded=True), provider, hosted,
+                          cli_contender(server, owner, Path(tmp) / "client")]
+            # host requests: count the server log around a separate refresh pass
+            run_interleaved(contenders, n)
+            hosted2, _ = host_contender(host, server, owner, n)
+            for i in range(n):
+                hosted2.ops["create"](i)
+            before = server_requests(server)
+            for i in range(n):
+                hosted2.ops["read"](i)
+            host_reads = dict(server_requests(server) - before)
+            for i in range(n):
+                hosted2.ops["delete"](i)
         finally:
+            host.stop()
             server.stop()
-    text = render(n, results, prov, host)
+    text = render(n, contenders, {"provider": provider_preview, "provider-host": host_preview}, host_reads)
     print(text)
     if not args.no_readme:
         write_readme(text)

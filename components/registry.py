@@ -134,11 +134,13 @@ class DevpiRegistry(pulumi.ComponentResource):
                     docker_host=docker_host,
                     ssh_opts=list(config.server.ssh_opts),
                     image=config.server.image,
+                    allow_floating_tag=config.server.allow_floating_tag,
                     port=config.server.port,
                     data_dir=config.server.data_dir,
                     initial_root_password=initial.value,
                     pypi_mirror=config.server.pypi_mirror,
                     container_name=config.server.container_name,
+                    ready_timeout=config.server.ready_timeout,
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.host]),
             )

@@ -175,7 +175,7 @@ class TestDataSurvivesUpgrade:
         second = containers.run(upgraded_spec, secrets.token_urlsafe(16))
         assert containers.inspect(second.name)["Config"]["Image"] == devpi_upgrade_image  # type: ignore[index]
         with containers.wait_ready(replace(second, password=password)) as root:
-            root.check_credentials()  # root kept the first password
+            root.login()  # root kept the first password (a fresh login: tokens died with the old container)
             files = root.release_files(index, "geek-utils", "0.1.0.dev1")
             assert [f.sha256 for f in files] == [sha], files
             assert hashlib.sha256(root.download(files[0].href)).hexdigest() == sha

@@ -75,7 +75,8 @@ class TestPruneKeepsExactlyWhatThePolicySays:
         assert len(hist) >= 50
         upload(team, tmp_path, idx, "hist-pkg", hist)
         policy = RetentionPolicy(keep_last=5, only_prereleases=True)
-        report = prune_index(team.client, idx, policy, now=NOW, apply=True, force=False)
+        report = prune_index(team.client, idx, policy, now=NOW, apply=True, force=False, jobs=4,
+                             make_client=lambda: DevpiClient(team.url, team.user, team.password))
         finals = {v for v in hist if not Version(v).is_prerelease}
         pre_sorted = sorted((v for v in hist if Version(v).is_prerelease), key=Version, reverse=True)
         assert pre_sorted[:5] == ["2.0.dev12", "2.0.dev11", "2.0.dev10", "2.0.dev9", "2.0.dev8"]

@@ -204,6 +204,10 @@ CHECK_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("mirror option on a stage", {"mirror_cache_expiry": 5}, "mirror_cache_expiry", "5"),
     ("cache expiry not int", {"type": "mirror", "mirror_url": "http://x/", "mirror_cache_expiry": "5"},
      "mirror_cache_expiry", "'5'"),
+    ("cache expiry fractional", {"type": "mirror", "mirror_url": "http://x/", "mirror_cache_expiry": 1.5},
+     "mirror_cache_expiry", "1.5"),
+    ("cache expiry infinite", {"type": "mirror", "mirror_url": "http://x/", "mirror_cache_expiry": float("inf")},
+     "mirror_cache_expiry", "inf"),
     ("whitelist star with bases", {"bases": ["root/pypi"], "mirror_whitelist": ["*"]}, "mirror_whitelist",
      "allow_mirror_whitelist_star"),
     ("anonymous upload", {"acl_upload": [":Anonymous:"]}, "acl_upload", ":Anonymous:"),
@@ -224,6 +228,12 @@ class TestCheck:
         result = DevpiIndexProvider().check({}, props)
         assert result.failures == []
         assert result.inputs["acl_upload"] == [":ANONYMOUS:"]
+
+    def test_empty_stage_lists_on_a_mirror_mean_none(self) -> None:
+        props = index_props("alice", "m", type="mirror", mirror_url="http://x/", bases=[], acl_upload=[])
+        result = DevpiIndexProvider().check({}, props)
+        assert result.failures == []
+        assert result.inputs["bases"] is None and result.inputs["acl_upload"] is None
 
     def test_whitelist_star_without_bases_is_harmless(self) -> None:
         assert DevpiIndexProvider().check({}, index_props("alice", "dev", mirror_whitelist=["*"])).failures == []

@@ -98,6 +98,7 @@ class TestCheckAndDiff:
         ({"password": ""}, "password", "empty"),
         ({"password": None}, "password", "required"),
         ({"ready_timeout": -1}, "ready_timeout", "-1"),
+        ({"ready_timeout": float("inf")}, "ready_timeout", "inf"),
         ({"ready_timeout": "soon"}, "ready_timeout", "'soon'"),
         ({"server_id": 5}, "server_id", "5"),
         ({"color": "red"}, "color", "color"),

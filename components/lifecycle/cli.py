@@ -90,8 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
             "Idempotent: when the target already holds identical files, nothing is pushed.\n"
             "example: devpi-lifecycle promote geek-utils==0.1.0 --from build_bot/nightly --to build_bot/stable")
     p.add_argument("spec", metavar="NAME==VERSION")
-    p.add_argument("--from", dest="source", required=True, metavar="USER/INDEX")
-    p.add_argument("--to", dest="target", required=True, metavar="USER/INDEX")
+    p.add_argument("--from", dest="source", required=True, metavar="USER/INDEX",
+                   help="index holding the version's files (e.g. build_bot/nightly)")
+    p.add_argument("--to", dest="target", required=True, metavar="USER/INDEX",
+                   help="index to promote into; the acting user must be in its acl_upload")
 
     p = add("remove", "delete a version (NAME==VERSION) or a whole project (NAME) from one index",
             "Asks for confirmation at a terminal; elsewhere --yes is required.\n"
@@ -123,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="longest pause while the server is busy before giving up (default 300)")
     p.add_argument("--max-event-lag", type=int, default=BusyLimits().max_event_lag, metavar="COMMITS",
                    help="pause while event processing is more than this many commits behind")
+    p.add_argument("--jobs", type=int, default=4, metavar="N",
+                   help="deletes in flight (default 4; devpi still commits them one at a time)")
     p.add_argument("--verbose", "-v", action="store_true", help="also list kept versions with reasons")
 
     p = add("du", "bytes and file counts per user, index and project, largest first",
@@ -158,15 +162,19 @@ class App:
         self.args, self.out, self.err, self.stdin = args, out, err, stdin
         self.env = env
         self.stack: StackConfig | None = read_stack_config(args.stack_config) if args.stack_config else None
+        self.make_client: Callable[[], DevpiClient] | None = None
 
     def client(self, *, need_password: bool) -> DevpiClient:
         conn = resolve_connection(url=self.args.url, user=self.args.user, password_file=self.args.password_file,
                                   stack=self.stack, env=self.env if self.env is not None else os.environ,
                                   interactive=self.stdin.isatty(), need_password=need_password)
         try:
-            return DevpiClient(conn.url, conn.user, conn.password, timeout=self.args.timeout)
+            client = DevpiClient(conn.url, conn.user, conn.password, timeout=self.args.timeout)
         except ValueError as exc:
             raise LifecycleError(str(exc)) from exc
+        # more clients with the same connection (parallel deletes); the password stays in memory only
+        self.make_client = lambda: DevpiClient(conn.url, conn.user, conn.password, timeout=self.args.timeout)
+        return client
 
     def note(self, message: str) -> None:
         self.err.write(message + "\n")
@@ -244,7 +252,8 @@ class App:
             now = datetime.now(UTC)
             for index, pol in targets:
                 reports.append(prune_mod.prune_index(c, index, pol, now=now, apply=self.args.yes,
-                                                     force=self.args.force, gate=gate, progress=self.progress()))
+                                                     force=self.args.force, gate=gate, progress=self.progress(),
+                                                     jobs=self.args.jobs, make_client=self.make_client))
         self.emit({"indexes": [r.to_json() for r in reports]},
                   "\n".join(r.human(self.args.verbose) for r in reports))
         return 0

@@ -2,13 +2,17 @@
 
 Fast by construction: one keep-alive session, one request per project to learn every version with
 its files and upload times (``GET /<u>/<i>/<project>?ignore_bases``), then one DELETE per removed
-version — no re-listing between deletes. Dry-run unless told to apply; a ``BusyGate`` pauses the
+version (a few in flight, each thread with its own keep-alive session) — no re-listing between
+deletes. Dry-run unless told to apply; a ``BusyGate`` pauses the
 deletes while ``/+status`` shows the server falling behind.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -102,7 +106,11 @@ def prune_index(
     force: bool,
     gate: BusyGate | None = None,
     progress: Callable[[int, str], Progress] | None = None,
+    jobs: int = 4,
+    make_client: Callable[[], DevpiClient] | None = None,
 ) -> PruneReport:
+    """Plan with ``policy`` and, when ``apply``, delete. ``make_client`` (a factory of clients with the
+    same connection) enables ``jobs`` parallel deletes; without it deletes run one by one."""
     try:
         config = client.get_index(index)
     except NotFoundError as exc:
@@ -119,29 +127,80 @@ def prune_index(
     if not volatile and not force:
         raise LifecycleError(f"{index} is non-volatile: pruning it needs --force (devpi's ?force delete); "
                              "nothing was removed")
-    bar = progress(len(plan.removals), f"pruning {index}") if progress else None
-    try:
-        for decision in plan.removals:
-            if gate:
-                gate.check()
-            try:
-                client.delete_version(index, decision.project, decision.version, force=not volatile)
-            except NotFoundError:
-                pass  # already gone (another prune, a manual remove): the goal is reached
-            except PermissionDeniedError as exc:
-                who = client.user or "anonymous"
-                raise LifecycleError(
-                    f"user {who!r} may not remove versions on {index} (stopped after {len(report.removed)} "
-                    "removals; only root, the index owner and acl_upload users may)") from exc
-            report.removed.append(decision)
+    _delete_all(client, index, plan.removals, report, force=not volatile, gate=gate, jobs=jobs,
+                make_client=make_client, bar=progress(len(plan.removals), f"pruning {index}") if progress else None)
+    return report
+
+
+def _delete_all(client: DevpiClient, index: str, removals: Sequence[Decision], report: PruneReport, *,
+                force: bool, gate: BusyGate | None, jobs: int, make_client: Callable[[], DevpiClient] | None,
+                bar: Progress | None) -> None:
+    """DELETE each version, ``jobs`` requests in flight (devpi serializes the commits, but request
+    handling, auth and the response overlap: ~1.5x with 4 on devpi-server 6.20.3). Each worker thread
+    has its own keep-alive client; the login token is shared (components.client token cache)."""
+    jobs = max(1, jobs) if make_client is not None else 1
+    local = threading.local()
+    clones: list[DevpiClient] = []
+    lock = threading.Lock()
+
+    def worker_client() -> DevpiClient:
+        if jobs == 1 or make_client is None:
+            return client
+        mine: DevpiClient | None = getattr(local, "client", None)
+        if mine is None:
+            mine = local.client = make_client()
+            with lock:
+                clones.append(mine)
+        return mine
+
+    def delete(decision: Decision) -> Decision:
+        # NotFoundError: already gone (another prune, a manual remove) — the goal is reached
+        with contextlib.suppress(NotFoundError):
+            worker_client().delete_version(index, decision.project, decision.version, force=force)
+        return decision
+
+    failure: BaseException | None = None
+
+    def collect(done: set[Future[Decision]]) -> None:
+        nonlocal failure
+        for future in done:
+            exc = future.exception()
+            if exc is not None:
+                failure = failure or exc
+                continue
+            report.removed.append(future.result())
             if bar:
                 bar.advance()
+
+    try:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="prune") as pool:
+            pending: set[Future[Decision]] = set()
+            for decision in removals:
+                if failure is not None:
+                    break
+                if gate:
+                    gate.check()
+                pending.add(pool.submit(delete, decision))
+                if len(pending) >= 2 * jobs:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    collect(done)
+            collect(wait(pending)[0])
     finally:
+        for c in clones:
+            c.close()
         if bar:
             bar.close()
         if gate:
             report.pauses = gate.pauses
-    return report
+    order = {(d.project, d.version): i for i, d in enumerate(removals)}
+    report.removed.sort(key=lambda d: order[(d.project, d.version)])
+    if isinstance(failure, PermissionDeniedError):
+        who = client.user or "anonymous"
+        raise LifecycleError(
+            f"user {who!r} may not remove versions on {index} (stopped after {len(report.removed)} "
+            "removals; only root, the index owner and acl_upload users may)") from failure
+    if failure is not None:
+        raise failure
 
 
 def now_utc() -> datetime:

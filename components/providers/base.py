@@ -143,7 +143,8 @@ def check_fields(fields: Mapping[str, Field], news: Mapping[str, Any]) -> list[C
     for key in sorted(news):
         if key.startswith("__"):
             continue
-        if key not in fields:
+        # None = not set (e.g. an output seeded in the resource's props, like ``created``)
+        if key not in fields and news[key] is not None:
             failures.append(CheckFailure(key, f"unknown property {key!r}; known: {', '.join(sorted(fields))}"))
     for key, spec in fields.items():
         value = plain(news.get(key))
@@ -162,7 +163,7 @@ def check_fields(fields: Mapping[str, Field], news: Mapping[str, Any]) -> list[C
             continue
         # bool is an int subclass: True is not an acceptable cache expiry, 1 is not a flag.
         ok = isinstance(value, spec.types) and not (isinstance(value, bool) and bool not in spec.types)
-        if int in spec.types and isinstance(value, float) and not isinstance(value, bool):
+        if int in spec.types and float not in spec.types and isinstance(value, float):
             ok = math.isfinite(value) and value == int(value)  # the wire has only floats
         if not ok:
             want = " or ".join(t.__name__ for t in spec.types)
@@ -191,8 +192,8 @@ def with_defaults(fields: Mapping[str, Field], props: Mapping[str, Any]) -> dict
                 value = list(spec.default)
             else:
                 value = spec.default
-        elif int in spec.types and isinstance(value, float) and value == int(value):
-            value = int(value)
+        elif int in spec.types and isinstance(value, float) and math.isfinite(value) and value == int(value):
+            value = int(value)  # numbers cross the wire as floats: 600.0 is the int 600
         out[key] = value
     return out
 

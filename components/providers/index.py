@@ -118,6 +118,11 @@ def normalized_inputs(props: Mapping[str, Any]) -> dict[str, Any]:
             p[key] = _normalize_acl(p[key])
     if isinstance(p["mirror_whitelist"], list):
         p["mirror_whitelist"] = _normalize_whitelist(p["mirror_whitelist"])
+    if p["type"] == "mirror":
+        # An empty list of a stage-only key on a mirror means "none", which is what devpi stores.
+        for key in _STAGE_ONLY:
+            if p[key] == []:
+                p[key] = None
     return p
 
 
@@ -153,7 +158,7 @@ def _check_semantics(news: Mapping[str, Any], p: Mapping[str, Any]) -> list[Chec
                 "mirror_url", "a mirror index needs mirror_url (devpi accepts a mirror without it, then fails "
                               "every request and crashes on its next start)"))
         for key in _STAGE_ONLY:
-            if news.get(key) is not None:
+            if plain(news.get(key)) not in (None, []):
                 failures.append(CheckFailure(
                     key, f"{key} does not apply to a mirror index (devpi silently drops it), got {news[key]!r}"))
     elif typ == "stage":
