@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import os
 import re
 import statistics
 import subprocess
@@ -201,7 +202,8 @@ def render(n: int, contenders: list[Contender], previews: dict[str, int], host_r
     lines = [
         f"Index create/read/delete, {n} indexes per contender, one devpi-server 6.20.3 on loopback, "
         f"contenders interleaved per index (`benchmarks/bench_indexes.py`, "
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). Median ms per operation (ratio to the raw floor).",
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f} at the end). Median ms per operation (ratio to the raw floor).",
         "",
         "| contender | create | read | delete | sum of medians |",
         "|---|---:|---:|---:|---:|",

@@ -21,6 +21,8 @@ from components.container_spec import (
     ContainerSpec,
     container_spec,
 )
+from components.errors import ConfigError
+from components.settings import PROJECT
 
 __all__ = ["DEFAULT_DATA_DIR", "DevpiServer", "ServerArgs"]
 
@@ -55,6 +57,24 @@ class ServerArgs:
     ready_timeout: int = 180
 
 
+def _password_env(password: str) -> str:
+    """``DEVPI_PASSWORD=…`` for the container, refusing values the image cannot start with.
+
+    The entrypoint runs ``devpi-init --root-passwd "$DEVPI_PASSWORD"``: an empty value exits 1 and a
+    value starting with ``-`` is read as an option by argparse ("expected one argument"), so the
+    container would crash-loop on its first start. Checked here because the value is a secret the
+    stack config only checks for presence; the message never shows it.
+    """
+    if not password:
+        raise ConfigError(f"{PROJECT}:rootPassword", password, "must not be empty: the image refuses to start",
+                          secret=True)
+    if password.startswith("-"):
+        raise ConfigError(f"{PROJECT}:rootPassword", password,
+                          "must not start with '-': the image passes it to devpi-init as a command-line "
+                          "argument, which then fails at the first start", secret=True)
+    return f"{PASSWORD_ENV}={password}"
+
+
 class DevpiServer(pulumi.ComponentResource):
     """devpi-server in Docker on the host, with its state in the host's data folder.
 
@@ -64,7 +84,10 @@ class DevpiServer(pulumi.ComponentResource):
       ports, mounts, labels or command) replaces the container; the Docker provider forces
       delete-before-replace, so the fixed container name works, with a short downtime. The packages
       survive because the host data folder is mounted at ``/devpi/server``, where the image keeps
-      its state (the deployment guide's ``/data`` mount loses everything at this point).
+      its state (the deployment guide's ``/data`` mount loses everything at this point). The old
+      container is force-removed (SIGKILL); that is safe for devpi's SQLite state (tested in
+      ``tests/test_container_real.py``), and a graceful stop would not help: the image's entrypoint
+      shell is PID 1 without ``exec`` and ignores SIGTERM, so ``docker stop`` just waits 10 s.
     - **``DEVPI_PASSWORD`` is only read at the first start** (``devpi-init`` on an empty folder); the
       image still requires it on every start. Later root password changes are made over the API by
       another resource, so pass a latched initial password here: changing this input would only
@@ -108,7 +131,8 @@ class DevpiServer(pulumi.ComponentResource):
             opts=on_host,
         )
 
-        password_env = pulumi.Output.concat(f"{PASSWORD_ENV}=", pulumi.Output.secret(args.initial_root_password))
+        # Still a secret after apply (apply on a secret Output yields a secret Output).
+        password_env = pulumi.Output.secret(args.initial_root_password).apply(_password_env)
         hc = spec.healthcheck
         self.container = docker.Container(
             f"{name}-container",

@@ -167,6 +167,17 @@ class TestRootPasswordStaysSecret:
                 assert PASSWORD not in json.dumps(clear, default=str), f"{r.typ} {r.name}.{key} in clear"
 
 
+    @pytest.mark.parametrize(("password", "problem"), [
+        ("-starts-with-dash", "must not start with '-'"), ("", "must not be empty"),
+    ])
+    def test_password_the_image_cannot_start_with_is_refused(self, password: str, problem: str) -> None:
+        # devpi-init --root-passwd "$DEVPI_PASSWORD": argparse takes "-…" for an option (crash loop).
+        with pytest.raises(ValueError, match=problem) as err:
+            deploy(server_args(initial_root_password=password))
+        assert "devpi-registry:rootPassword" in str(err.value)
+        assert password == "" or password not in str(err.value)
+
+
 class TestPypiMirror:
     def test_off_sets_no_root_pypi(self) -> None:
         envs = inputs(container(deploy(server_args(pypi_mirror=False))[0]))["envs"]

@@ -90,18 +90,16 @@ class DevpiUserProvider(DevpiProviderBase):
                         "or choose another name",
                         method=exc.method, url=exc.url, status=exc.status,
                     ) from exc
-                cfg = self._converge(c, name, p, p["password"], adopting=True)
+                cfg = self._adopt(c, name, p)
         return CreateResult(name, keep_secrets(_outputs(p, cfg), props))
 
-    def _converge(self, c: DevpiClient, name: str, p: dict[str, Any], password: str | None,
-                  *, adopting: bool = False) -> dict[str, Any]:
-        """PATCH the profile (and password when given) to the declared values; returns the new config."""
-        current = c.get_user(name) if adopting else {}
+    @staticmethod
+    def _adopt(c: DevpiClient, name: str, p: dict[str, Any]) -> dict[str, Any]:
+        """Converge an existing user to the declared profile and password (PATCH); returns its config."""
+        current = c.get_user(name)
         changes: dict[str, Any] = {k: p[k] or "" for k in _PROFILE if (current.get(k) or None) != p[k]}
-        if password is not None:
-            changes["password"] = password
-        if changes:
-            c.modify_user(name, **changes)
+        changes["password"] = p["password"]  # devpi never reveals it: always set the declared one
+        c.modify_user(name, **changes)
         return {**current, **{k: p[k] for k in _PROFILE}}
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:

@@ -3,7 +3,8 @@
 #   1. base: debootstrap a minimal Debian bookworm with python3 + python3-venv from the mirror apt uses
 #      on this machine, `docker import` it (cached as its own tag);
 #   2. a throw-away container from the base (host network: the engine's bridge has no way out)
-#      pip-installs devpi-server==6.20.3 devpi-web==5.1.1 into /opt/devpi with the host's CA bundle
+#      pip-installs devpi-server==6.20.3 devpi-web==5.1.1 (dependencies pinned by constraints.txt)
+#      into /opt/devpi with the host's CA bundle
 #      mounted read-only (PyPI is reached through a TLS-inspecting proxy), adds entrypoint.sh;
 #   3. `docker commit` with the image contract: ENV DEVPISERVER_SERVERDIR=/devpi/server, the venv
 #      first on PATH (so `python` runs the healthcheck as in the python:slim based image), EXPOSE 3141,
@@ -73,7 +74,7 @@ docker run --name "$builder" --network host \
   -v "$CA_BUNDLE:/tmp/host-ca.crt:ro" -v "$HERE:/build:ro" "${pip_env[@]}" \
   "$BASE" sh -euc '
     python3 -m venv /opt/devpi
-    /opt/devpi/bin/pip install --no-cache-dir --quiet "$@"
+    /opt/devpi/bin/pip install --no-cache-dir --quiet -c /build/constraints.txt "$@"
     install -m 0755 /build/entrypoint.sh /entrypoint.sh
     mkdir -p /devpi/server /entrypoint.d
     rm -rf /root/.cache
