@@ -337,6 +337,14 @@ class DevpiClient:
         """Prove the configured credentials work. devpi never answers 401 on the JSON API for bad
         credentials (it treats the caller as anonymous), so this reads ``/+api`` authstatus."""
         status = self.api().get("authstatus") or ["noauth"]
+        if status[0] != "ok" and self.user is not None and self._password is not None:
+            # /+api answers 200 (never 403) with a dead token (server restarted without a secret
+            # file, or 10 h passed): forget the cached token and prove the password with a fresh login.
+            key = TOKENS.key(self.url, self.user, self._password)
+            cached = TOKENS.get(key)
+            if cached is not None:
+                TOKENS.drop(key, cached)
+            status = self.api().get("authstatus") or ["noauth"]
         if status[0] != "ok" or (len(status) > 1 and status[1] != self.user):
             raise AuthenticationError(
                 f"devpi-server at {self.url} does not accept the credentials of user {self.user!r}"

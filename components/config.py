@@ -311,6 +311,11 @@ def load_stack_config(raw: Mapping[str, Any], *, secret_keys: set[str] | None = 
         if not values.get(name):
             raise ConfigError(key(name), None,
                               f"is required: pulumi config set --secret {name} (it stays encrypted)")
+    if str(values["rootPassword"]).startswith("-"):
+        # The image hands DEVPI_PASSWORD to devpi-init on its command line at first start, where a
+        # leading dash is read as an option and the container crash-loops.
+        raise ConfigError(key("rootPassword"), values["rootPassword"],
+                          "must not start with '-' (the image passes it to devpi-init as an argument)", secret=True)
     if secret_keys is not None:
         for name in SECRET_KEYS:
             if name in values and name not in secret_keys:

@@ -146,6 +146,8 @@ def render_preflight(*, user: str, privilege: Privilege, firewall_when_inactive:
   fact "privileges: $ssh_user runs root commands through $sudo_cmd"
 else
   problem "sudo: user $ssh_user cannot run root commands through '$sudo_cmd' (over SSH nobody can type a password); allow it without a password (NOPASSWD in /etc/sudoers.d) or connect as root"
+  # go on without privileges, so the other checks still report what they can
+  as_root() {{ "$@"; }}
 fi
 """
     fw_inactive = (
@@ -165,7 +167,7 @@ fact() {{ facts+=("$1"); }}
 if [ -r /etc/os-release ]; then
   # read in a subshell: the file is meant to be sourced, but its variables must not leak into ours
   # shellcheck source=/dev/null
-  os_info=$(. /etc/os-release && printf '%s\n' "${{ID:-}}" "${{ID_LIKE:-}}" "${{VERSION_ID:-}}" "${{PRETTY_NAME:-${{NAME:-unknown}}}}")
+  os_info=$(. /etc/os-release && printf '%s\\n' "${{ID:-}}" "${{ID_LIKE:-}}" "${{VERSION_ID:-}}" "${{PRETTY_NAME:-${{NAME:-unknown}}}}")
   {{ IFS= read -r os_id; IFS= read -r os_like; IFS= read -r os_version; IFS= read -r os_name; }} <<<"$os_info"
   os_family_ok=no
   for candidate in $supported_ids; do

@@ -84,6 +84,14 @@ class TestAuthentication:
         assert TOKENS.get(key) != "forged.token.value"
 
 
+    def test_check_credentials_survives_a_dead_cached_token(self, devpi_server: DevpiServer) -> None:
+        c = root(devpi_server)
+        key = TOKENS.key(c.url, "root", devpi_server.root_password)
+        TOKENS.put(key, "dead.token.after-restart")
+        c.check_credentials()  # /+api says noauth for the dead token: re-login, then ok
+        assert TOKENS.get(key) not in (None, "dead.token.after-restart")
+
+
 class TestFaults:
     def test_unreachable_server_names_the_url_after_bounded_retries(self) -> None:
         url = f"http://127.0.0.1:{free_port()}"

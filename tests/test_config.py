@@ -64,6 +64,7 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
     ("malformed host key", with_change("host.hostKey", "abc"), f"{P}host.hostKey", "ssh-ed25519"),
     ("sudo not a bool", with_change("host.sudo", "yes"), f"{P}host.sudo", "true or false"),
     ("missing root password", with_change("rootPassword", ...), f"{P}rootPassword", "--secret rootPassword"),
+    ("root password with leading dash", with_change("rootPassword", "-oops"), f"{P}rootPassword", "must not start with '-'"),
     ("missing ssh key with host", with_change("sshPrivateKey", ...), f"{P}sshPrivateKey", "--secret sshPrivateKey"),
     ("server port a string", with_change("server.port", "abc"), f"{P}server.port", "whole number"),
     ("floating image tag", with_change("server.image", "jonasal/devpi-server:latest"), f"{P}server.image",

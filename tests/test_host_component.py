@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pulumi
 import pytest
+from pulumi.runtime.stack import wait_for_rpcs
 
 from components.errors import ConfigError
 from components.host import HOST_SETUP_TYPE, HostArgs, HostSetup
 from components.host_scripts import HostPlan, render_steps
-from tests.mocks import MockRecorder, Recorded, resolve, unwrap_secret, use_mocks
+from tests.mocks import MockRecorder, Recorded, unwrap_secret, use_mocks
 
 COMMAND = "command:remote:Command"
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHg7Zq1y0bQyYk4zC3l2c2dW6o5m0nG8t9V2c1x9AbCd"
@@ -26,9 +28,13 @@ def build(args: HostArgs, opts: pulumi.ResourceOptions | None = None,
         if dep is not None:
             opts = pulumi.ResourceOptions(depends_on=[dep])
         host = HostSetup("h", args, opts)
-        # wait until every child is registered
-        resolve(pulumi.Output.all(*[c.stdout for c in host.steps.values()]))
+        settle()
     return recorder, host
+
+
+def settle() -> None:
+    """Let every registration (children, register_outputs) finish before the mock loop closes."""
+    asyncio.get_event_loop().run_until_complete(wait_for_rpcs())
 
 
 def args(**overrides: Any) -> HostArgs:
@@ -137,7 +143,7 @@ class TestConnection:
         with use_mocks(recorder):
             key_input = pulumi.Output.secret(PRIVATE_KEY) if as_output else PRIVATE_KEY
             host = HostSetup("h", args(private_key=key_input))
-            resolve(pulumi.Output.all(*[c.stdout for c in host.steps.values()]))
+            settle()
             key = host.connection.private_key
             assert isinstance(key, pulumi.Output)
             from tests.mocks import is_secret
@@ -155,15 +161,15 @@ class TestConnection:
 
 class TestArgsValidation:
     def test_host_key_is_required(self) -> None:
-        with pytest.raises(ConfigError, match="host.hostKey: is required"):
+        with pytest.raises(ConfigError, match=r"host\.hostKey: is required"):
             args(host_key=None)
 
     def test_host_key_must_be_a_key_line(self) -> None:
-        with pytest.raises(ConfigError, match="host.hostKey: must be a public key line"):
+        with pytest.raises(ConfigError, match=r"host\.hostKey: must be a public key line"):
             args(host_key="[203.0.113.7]:22 not-a-key")
 
     def test_ssh_port_range(self) -> None:
-        with pytest.raises(ConfigError, match="host.sshPort"):
+        with pytest.raises(ConfigError, match=r"host\.sshPort"):
             args(ssh_port=0)
 
     def test_plan_errors_surface_at_construction(self) -> None:

@@ -22,7 +22,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Installing these must not leave services running on the machine's own network.
-for svc in firewalld ssh docker; do
+for svc in firewalld ssh docker.socket docker; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$svc" 2>/dev/null; then
     systemctl stop "$svc" || true
   fi
