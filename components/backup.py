@@ -68,8 +68,8 @@ class BackupSchedule(pulumi.ComponentResource):
     backup_dir: pulumi.Output[str]
 
     def __init__(self, name: str, args: BackupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        plan = args.plan()  # validate before registering anything
         super().__init__("devpi-registry:backup:BackupSchedule", name, None, opts)
-        plan = args.plan()
         digest = script_hash(plan)
         self.install = remote.Command(
             f"{name}-install",

@@ -83,7 +83,13 @@ class HostArgs:
 
 
 class HostSetup(pulumi.ComponentResource):
-    """Prepares the host for the devpi container; depend on ``ready`` before starting it."""
+    """Prepares the host for the devpi container; depend on ``ready`` before starting it.
+
+    Attributes: ``connection`` (the SSH ``remote.ConnectionArgs``, private key secret, host key
+    pinned: reuse it for other commands on this host), ``data_dir`` and ``port`` (plain values,
+    known at preview), ``steps`` (step name -> ``remote.Command``) and ``ready`` (those Commands in
+    order, for ``depends_on``).
+    """
 
     connection: remote.ConnectionArgs
     data_dir: str

@@ -66,7 +66,7 @@ class MockRecorder(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         meta = self._pending.pop((args.typ, args.name), None) or {}
-        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs), args.provider, args.custom, **meta))
+        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs), args.provider, bool(args.custom), **meta))
         outputs = dict(args.inputs)
         if args.typ == "docker:index/container:Container":
             outputs.setdefault("id", f"{args.name}-container-id")
@@ -75,9 +75,9 @@ class MockRecorder(pulumi.runtime.Mocks):
             outputs.setdefault("stderr", "")
         return f"{args.name}-id", outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
         self.calls.append(args)
-        return {}
+        return {}, None
 
     # ---- queries
     def of_type(self, typ: str) -> list[Recorded]:

@@ -560,3 +560,39 @@ class TestSelinux:
 def _machine_nft() -> str:
     proc = subprocess.run(["nft", "list", "ruleset"], capture_output=True, text=True, check=False)
     return proc.stdout
+
+
+@pytest.mark.docker
+@pytest.mark.firewalld
+class TestWholePlan:
+    """All steps as the engine runs them: create in order, again (no-op), destroy in reverse order."""
+
+    @pytest.mark.parametrize("user", ["root", SUDO_USER])
+    def test_up_up_destroy(self, request: pytest.FixtureRequest, fake_host_factory: FakeHostFactory,
+                           firewalld: Firewalld, user: str) -> None:
+        engine = docker_engine_or_missing(request)
+        host = fake_host_factory(bind_mounts={firewalld.bus_dir: "/run/dbus"}, set_env=docker_env(engine))
+        data = host.workdir / "opt" / "local" / "devpi" / "data"
+        plan = HostPlan(user=user, data_dir=str(data), port=3141)
+        order = [s.name for s in render_steps(plan)]
+        assert order == ["preflight", "data-dir", "selinux", "firewall"]
+
+        first = {name: ok(run(host, plan, name)).stdout for name in order}
+        assert "preflight ok" in first["preflight"]
+        assert "changed: created" in first["data-dir"]
+        assert "selinux: not present" in first["selinux"]
+        assert "3141/tcp opened" in first["firewall"]
+        state = (dir_state(data), firewalld.permanent_ports(), firewalld.nft_ruleset())
+
+        second = {name: ok(run(host, plan, name)).stdout for name in order}
+        assert all("nothing changed" in out for out in second.values()), second
+        assert (dir_state(data), firewalld.permanent_ports(), firewalld.nft_ruleset()) == state
+
+        (data / "+files").mkdir()
+        for name in reversed(order):
+            step = steps(plan)[name]
+            if step.delete is not None:
+                ok(host.run_remote(step.delete, user=user))
+        assert "3141/tcp" not in firewalld.permanent_ports()
+        assert not firewalld.nft_accepts_port(3141)
+        assert (data / "+files").is_dir(), "destroy without purge keeps the data"
