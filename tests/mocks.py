@@ -123,6 +123,13 @@ def use_mocks(recorder: MockRecorder, *, preview: bool = False, project: str = "
         for key in config or {}:
             pulumi.runtime.config.CONFIG.get().pop(key, None)
         _settings.SETTINGS = _settings.Settings(project=project, stack=stack)
+        # Finish or cancel what the program left running, so no task is destroyed pending (and no
+        # "exception never retrieved" noise lands after pytest's summary at interpreter exit).
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         asyncio.set_event_loop(None)
         loop.close()
 
