@@ -242,24 +242,8 @@ class DevpiClient:
                     timeout=timeout or self.timeout,
                     allow_redirects=False,
                 )
-            except requests.ConnectionError as exc:
-                raise ServerUnreachableError(
-                    f"devpi-server at {self.url} is unreachable (connection refused or reset after retries)",
-                    method=method,
-                    url=url,
-                ) from exc
-            except requests.Timeout as exc:
-                raise ServerUnreachableError(
-                    f"devpi-server at {self.url} did not answer within {timeout or self.timeout:g} s",
-                    method=method,
-                    url=url,
-                ) from exc
             except requests.RequestException as exc:
-                raise ServerUnreachableError(
-                    f"talking to devpi-server at {self.url} failed: {type(exc).__name__}",
-                    method=method,
-                    url=url,
-                ) from exc
+                raise ServerUnreachableError(self._unreachable(exc, timeout), method=method, url=url) from exc
             # 403 with a cached token: the token may be dead (server restarted without a secret
             # file, or expired after 10 h). devpi then treats us as anonymous. Log in afresh once.
             if resp.status_code == 403 and token is not None and attempt == 1:
@@ -271,6 +255,14 @@ class DevpiClient:
                     continue
             return resp
         return resp  # pragma: no cover - loop always returns
+
+    def _unreachable(self, exc: requests.RequestException, timeout: float | None) -> str:
+        """Words for a request that got no HTTP answer (after the bounded retries)."""
+        if isinstance(exc, requests.ConnectionError):  # includes connect timeouts
+            return f"devpi-server at {self.url} is unreachable (connection refused or reset after retries)"
+        if isinstance(exc, requests.Timeout):
+            return f"devpi-server at {self.url} did not answer within {timeout or self.timeout:g} s"
+        return f"talking to devpi-server at {self.url} failed: {type(exc).__name__}"
 
     def _call(self, method: str, path: str, *, expect: Sequence[int] = (200,), **kw: Any) -> requests.Response:
         resp = self._send(method, path, **kw)

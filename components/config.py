@@ -410,7 +410,8 @@ def _load_server(raw: Any, host: HostConfig | None) -> ServerConfig:
     ssh_opts = o.texts("sshOpts", ()) or ()
     o.done()
     _ = host
-    return ServerConfig(port=port, image=image, allow_floating_tag=allow_floating, data_dir=data_dir.rstrip("/") or "/", pypi_mirror=pypi,
+    return ServerConfig(port=port, image=image, allow_floating_tag=allow_floating,
+                        data_dir=data_dir.rstrip("/") or "/", pypi_mirror=pypi,
                         container_name=container_name, firewall_when_inactive=firewall,
                         purge_data_on_destroy=purge, ready_timeout=ready, docker_host=docker_host,
                         ssh_opts=ssh_opts)

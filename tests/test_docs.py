@@ -73,3 +73,19 @@ def test_readme_stack_files_exist() -> None:
     for stack in re.findall(r"Pulumi\.(\w+)\.yaml", README):
         if stack != "<stack>":
             assert (ROOT / f"Pulumi.{stack}.yaml").exists(), stack
+
+
+def test_every_lifecycle_command_in_the_readme_parses() -> None:
+    """Each `devpi-lifecycle ...` line of the README is accepted by the real argument parser."""
+    import shlex
+
+    from components.lifecycle.cli import build_parser
+
+    parser = build_parser()
+    lines = [ln.strip() for ln in README.splitlines() if ln.strip().startswith("devpi-lifecycle ")]
+    assert len(lines) >= 5
+    for line in lines:
+        argv = shlex.split(line.split("  #")[0])[1:]
+        if argv[0] in ("--help",) or "--help" in argv or argv[-1] == "--help":
+            continue
+        parser.parse_args(argv)  # SystemExit (exit 2) would fail the test with argparse's message

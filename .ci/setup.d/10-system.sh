@@ -6,6 +6,7 @@ packages=(
   firewalld dbus iproute2 nftables iptables  # a real firewalld inside a test network namespace
   docker.io                        # a real Docker engine (dockerd started by the tests)
   debootstrap                      # builds the local devpi test image (no registry to pull from)
+  sudo                             # the "SSH user with sudo -n" host-script variants
   ca-certificates
 )
 missing=()
