@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import socket
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -18,6 +19,18 @@ def missing_fixture(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true and a required test fixture is missing: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+def stop_process(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> int | None:
+    """Stop a server the tests started: SIGTERM, then SIGKILL after 10 s; returns its exit code."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
 
 
 def free_port(host: str = "127.0.0.1") -> int:
