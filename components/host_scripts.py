@@ -106,6 +106,19 @@ def _assign(name: str, value: str) -> str:
     return line
 
 
+def _report(unchanged: str, changed: str) -> str:
+    """The closing lines every step shares: say "nothing changed" on an idempotent re-run, else list
+    the ``changes`` array the script collected after the ``changed`` prefix (both are shell text)."""
+    return (
+        'if [ "${#changes[@]}" -eq 0 ]; then\n'
+        f'  echo "{unchanged}"\n'
+        "else\n"
+        "  summary=$(printf '%s; ' \"${changes[@]}\")\n"
+        f'  echo "{changed}${{summary%; }}"\n'
+        "fi\n"
+    )
+
+
 def as_command(script: str) -> str:
     """The command string for pulumi-command: ``bash -c '<script>'``, whatever the login shell is."""
     return "bash -c " + shlex.quote(script)
@@ -277,13 +290,7 @@ if [ "$current_owner" != "$owner" ]; then
   as_root chown -- "$owner" "$dir"
   changes+=("owner $current_owner -> $owner")
 fi
-if [ "${{#changes[@]}}" -eq 0 ]; then
-  echo "data folder $dir: nothing changed (directory, mode 700, owner $owner)"
-else
-  summary=$(printf '%s; ' "${{changes[@]}}")
-  echo "data folder $dir: changed: ${{summary%; }}"
-fi
-"""
+""" + _report("data folder $dir: nothing changed (directory, mode 700, owner $owner)", "data folder $dir: changed: ")
 
 
 def render_data_dir_delete(*, data_dir: str, purge: bool, privilege: Privilege) -> str:
@@ -343,13 +350,7 @@ if [ -n "$pending" ]; then
   changes+=("relabelled files")
 fi
 as_root matchpathcon -V -- "$dir"
-if [ "${{#changes[@]}}" -eq 0 ]; then
-  echo "selinux ($selinux_mode): $dir already labelled container_file_t; nothing changed"
-else
-  summary=$(printf '%s; ' "${{changes[@]}}")
-  echo "selinux ($selinux_mode): $dir: ${{summary%; }}"
-fi
-"""
+""" + _report("selinux ($selinux_mode): $dir already labelled container_file_t; nothing changed", "selinux ($selinux_mode): $dir: ")
 
 
 def render_selinux_delete(*, data_dir: str, purge: bool, privilege: Privilege) -> str:
@@ -401,13 +402,7 @@ if [ "${#changes[@]}" -gt 0 ] || ! as_root firewall-cmd --query-port="$port_spec
   as_root firewall-cmd --reload >/dev/null
   changes+=("reloaded firewalld")
 fi
-if [ "${#changes[@]}" -eq 0 ]; then
-  echo "firewall: port $port_spec already open; nothing changed"
-else
-  summary=$(printf '%s; ' "${changes[@]}")
-  echo "firewall: port $port_spec opened: ${summary%; }"
-fi
-"""
+""" + _report("firewall: port $port_spec already open; nothing changed", "firewall: port $port_spec opened: ")
 
 
 def render_firewall_delete(*, port: int, when_inactive: FirewallWhenInactive, privilege: Privilege) -> str:
@@ -421,13 +416,7 @@ if [ "${#changes[@]}" -gt 0 ] || as_root firewall-cmd --query-port="$port_spec" 
   as_root firewall-cmd --reload >/dev/null
   changes+=("reloaded firewalld")
 fi
-if [ "${#changes[@]}" -eq 0 ]; then
-  echo "firewall: port $port_spec already closed; nothing changed"
-else
-  summary=$(printf '%s; ' "${changes[@]}")
-  echo "firewall: port $port_spec closed: ${summary%; }"
-fi
-"""
+""" + _report("firewall: port $port_spec already closed; nothing changed", "firewall: port $port_spec closed: ")
 
 
 # --------------------------------------------------------------------------------------------- the plan
