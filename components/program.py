@@ -6,36 +6,84 @@ config, so nothing happens at import time.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pulumi
-from pulumi.runtime import config as runtime_config
 
 from components.config import StackConfig, load_stack_config
+from components.errors import ConfigError
 from components.registry import DevpiRegistry, RegistrySecrets
 from components.settings import PROJECT
 
-__all__ = ["define_registry", "read_stack_config"]
+__all__ = ["StackConfigError", "define_registry", "mask_config_error", "read_stack_config"]
+
+MASK = "[secret]"
 
 
-def _raw_config() -> dict[str, Any]:
-    """This project's config keys (bare names) as the engine handed them to the program."""
+class StackConfigError(ConfigError, pulumi.RunError):
+    """A stack config problem, shown by the engine as one message (a RunError has no traceback)."""
+
+
+def _raw_config() -> tuple[dict[str, Any], set[str]]:
+    """This project's config keys (bare names) as the engine handed them to the program, and the bare
+    names of those the engine holds as secrets — both through the SDK's public runtime API."""
     prefix = f"{PROJECT}:"
-    return {k[len(prefix):]: v for k, v in runtime_config.CONFIG.get().items() if k.startswith(prefix)}
+    everything = pulumi.runtime.get_config_env()
+    raw = {k[len(prefix):]: v for k, v in everything.items() if k.startswith(prefix)}
+    secret = {name for name in raw if pulumi.runtime.is_config_secret(f"{prefix}{name}")}
+    return raw, secret
 
 
-def _secret_keys() -> set[str] | None:
-    """Bare names of the keys Pulumi holds encrypted, when the engine told us (None under mocks)."""
-    keys = runtime_config._SECRET_KEYS.get()
-    if not keys:
-        return None
-    prefix = f"{PROJECT}:"
-    return {k[len(prefix):] for k in keys if k.startswith(prefix)}
+def _leaves(value: Any) -> Iterator[str]:
+    """Every string inside a config value (objects arrive as JSON text)."""
+    if isinstance(value, str):
+        yield value
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return
+        if not isinstance(decoded, str):
+            yield from _leaves(decoded)
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from _leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+
+
+def mask_config_error(exc: ConfigError, raw: Mapping[str, Any], secret_keys: set[str]) -> StackConfigError:
+    """``exc`` as the user may see it: nothing the engine holds as a secret appears in it.
+
+    The rule is the engine's secret-key list, not key names: an error about any key the engine marks
+    secret (a typo set with ``--secret``, a secret under an unknown path, a ``serverUrl`` set as a
+    secret) shows ``[secret]`` for the value; and every string held under a secret key is scrubbed
+    from the message text as well, whatever key the message is about.
+    """
+    top = exc.path.removeprefix(f"{PROJECT}:").split(".")[0].split("[")[0]
+    value, problem = exc.value, exc.problem
+    secret = top in secret_keys
+    for leaf in sorted({s for k in secret_keys for s in _leaves(raw.get(k)) if s}, key=len, reverse=True):
+        if leaf in problem:
+            problem = problem.replace(leaf, MASK)
+        if isinstance(value, str) and leaf in value:
+            secret = True
+    if value is not None and not isinstance(value, (str, bool, int, float)) and secret_keys:
+        secret = secret or any(s in json.dumps(value, default=str) for k in secret_keys
+                               for s in _leaves(raw.get(k)) if s)
+    return StackConfigError(exc.path, value, problem, secret=secret or value == MASK)
 
 
 def read_stack_config() -> tuple[StackConfig, RegistrySecrets]:
     """Validate the stack config (ConfigError names key path and value) and wrap secrets as Outputs."""
-    stack = load_stack_config(_raw_config(), secret_keys=_secret_keys())
+    raw, secret_keys = _raw_config()
+    try:
+        stack = load_stack_config(raw, secret_keys=secret_keys)
+    except ConfigError as exc:
+        # ``from None``: the original error (and anything it chained) may hold a secret in clear.
+        raise mask_config_error(exc, raw, secret_keys) from None
     cfg = pulumi.Config(PROJECT)
     passwords = cfg.get_secret_object("userPasswords")
     user_passwords: dict[str, pulumi.Output[str]] = {}

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,7 @@ import pulumi
 from pulumi.runtime import settings as _settings
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+SECRET_CONFIG_KEYS = ("rootPassword", "sshPrivateKey", "userPasswords")
 
 
 @dataclass
@@ -106,12 +109,24 @@ class MockRecorder(pulumi.runtime.Mocks):
 
 @contextlib.contextmanager
 def use_mocks(recorder: MockRecorder, *, preview: bool = False, project: str = "devpi-registry",
-              stack: str = "dev", config: dict[str, str] | None = None) -> Iterator[MockRecorder]:
-    """Install mocks with a fresh event loop and settings; restore afterwards so tests don't leak."""
+              stack: str = "dev", config: dict[str, str] | None = None,
+              secret_keys: list[str] | None = None) -> Iterator[MockRecorder]:
+    """Install mocks with a fresh event loop and settings; restore afterwards so tests don't leak.
+
+    ``config`` reaches the program exactly as the engine's language host delivers it: the
+    ``PULUMI_CONFIG`` / ``PULUMI_CONFIG_SECRET_KEYS`` environment, loaded with the SDK's public
+    ``set_all_config``. ``secret_keys`` defaults to the project's secret keys present in ``config``
+    (what ``pulumi config set --secret`` produces).
+    """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    for key, value in (config or {}).items():
-        pulumi.runtime.set_config(key, value)
+    config = dict(config or {})
+    if secret_keys is None:
+        secret_keys = [k for k in config if k.removeprefix(f"{project}:") in SECRET_CONFIG_KEYS]
+    saved_env = {k: os.environ.get(k) for k in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")}
+    os.environ["PULUMI_CONFIG"] = json.dumps(config)
+    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(secret_keys)
+    pulumi.runtime.set_all_config(pulumi.runtime.get_config_env(), pulumi.runtime.get_config_secret_keys_env())
     from pulumi.runtime.mocks import MockMonitor
 
     monitor = MockMonitor(recorder)
@@ -120,8 +135,12 @@ def use_mocks(recorder: MockRecorder, *, preview: bool = False, project: str = "
     try:
         yield recorder
     finally:
-        for key in config or {}:
-            pulumi.runtime.config.CONFIG.get().pop(key, None)
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        pulumi.runtime.set_all_config({}, [])
         _settings.SETTINGS = _settings.Settings(project=project, stack=stack)
         # Finish or cancel what the program left running, so no task is destroyed pending (and no
         # "exception never retrieved" noise lands after pytest's summary at interpreter exit).

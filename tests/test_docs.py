@@ -53,7 +53,7 @@ def test_readme_documents_exactly_the_keys_the_code_reads(monkeypatch: pytest.Mo
 def test_the_two_set_up_commands_are_near_the_top() -> None:
     first_block = README.split("```sh", 1)[1].split("```", 1)[0]
     commands = [line.split("#")[0].strip() for line in first_block.strip().splitlines()]
-    assert commands == ["./tasks deploy dev", "./tasks test"]
+    assert commands == ["./tasks deploy", "./tasks test"]
     assert README.index("```sh") < 800
 
 
