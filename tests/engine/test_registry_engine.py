@@ -262,7 +262,7 @@ def test_no_plaintext_secret_in_state_diff_output_or_engine_logs(
     configure(project, server)
     logs = tmp_path / "engine-logs"
     logs.mkdir()
-    verbose = ("--logflow", "-v=9", f"--logtostderr=false")
+    verbose = ("--logflow", "-v=9", "--logtostderr=false")
     env_before = dict(project.env)
     project.env["TMPDIR"] = str(logs)  # glog writes its files there
     up = project.run("up", "--yes", "--diff", "--stack", project.stack, *verbose)
