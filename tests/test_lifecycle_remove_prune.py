@@ -16,7 +16,7 @@ from components.errors import ConfigError, NotFoundError
 from components.lifecycle.cli import main
 from components.lifecycle.common import BusyGate, BusyLimits, LifecycleError, busy_reason
 from components.lifecycle.prune import prune_index, uploaded_at
-from components.lifecycle.remove import apply_remove, plan_remove
+from components.lifecycle.remove import apply_remove, missing_version_message, plan_remove
 from components.retention import RetentionPolicy, VersionInfo, plan_prune
 from tests.fixtures.devpi import DevpiServer
 from tests.support import make_wheel
@@ -193,8 +193,32 @@ class TestRemove:
     def test_unknown_version_is_a_clear_error(self, team: Team, tmp_path: Path) -> None:
         idx = team.index("nightly")
         upload(team, tmp_path, idx, "known-pkg", ["1.0"])
-        with pytest.raises(LifecycleError, match=r"known-pkg==9.9 is not on .* \(versions there: 1.0\)"):
+        with pytest.raises(LifecycleError, match=r"known-pkg==9.9 is not on .* \(1 version there; closest: 1.0\)"):
             plan_remove(team.client, idx, "known-pkg", "9.9")
+
+    def test_unknown_version_among_many_names_the_closest_and_the_count(self, team: Team, tmp_path: Path) -> None:
+        idx = team.index("nightly")
+        versions = [f"0.1.0.dev{n}" for n in range(1, 41)]
+        upload(team, tmp_path, idx, "many-pkg", versions)
+        err = io.StringIO()
+        code = main(["remove", "many-pkg==0.1.0.dev400", "--index", idx, "--url", team.url, "--user", team.user,
+                     "--yes"], out=io.StringIO(), err=err, env={"DEVPI_PASSWORD": team.password})
+        line = err.getvalue().strip()
+        assert code == 1 and "\n" not in line
+        assert "many-pkg==0.1.0.dev400 is not on" in line and "(40 versions there; closest: " in line
+        closest = line.rsplit("closest: ", 1)[1].rstrip(")").split(", ")
+        assert 1 <= len(closest) <= 3 and set(closest) <= set(versions)
+        assert "0.1.0.dev40" in closest
+        assert len(line) < 200, line  # was every version: ~600 characters
+        assert versions_on(team.client, idx, "many-pkg") == set(versions)
+
+
+def test_missing_version_message_is_short_whatever_the_history() -> None:
+    versions = [f"2.{m}.{p}" for m in range(30) for p in range(30)]  # 900 versions
+    line = missing_version_message("p", "2.31.4", "u/i", versions)
+    assert line.startswith("p==2.31.4 is not on u/i (900 versions there; closest: ")
+    assert len(line) < 120 and line.count(",") == 2
+    assert missing_version_message("p", "1", "u/i", []) == "p==1 is not on u/i (no versions there)"
 
 
 # ----------------------------------------------------------------------------------------- pure

@@ -24,7 +24,10 @@ it and mount its ``export/`` folder at ``/import`` for one run (the entrypoint t
 ``devpi-import --root-passwd $DEVPI_PASSWORD /import`` into an empty ``/devpi/server``).
 
 So: ``backup`` = devpi-export (live) into a temporary folder next to the archives → tar.gz →
-atomic rename → keep the newest N. ``restore`` = unpack → devpi-import into a fresh serverdir.
+atomic rename → keep the newest N. ``restore`` = unpack (a truncated or foreign archive stops here)
+→ devpi-import into a temporary folder beside the serverdir (same filesystem) → rename it into place
+only on success. A failed import (a file missing from the archive, a full disk, Ctrl-C) removes the
+temporary folder and leaves the serverdir as it was, so the restore can simply be repeated.
 """
 
 from __future__ import annotations
@@ -36,12 +39,13 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from .common import LifecycleError
+from .common import LifecycleError, UsageError
 
 __all__ = ["ARCHIVE_RE", "BackupResult", "archives_to_delete", "backup", "restore"]
 
@@ -80,11 +84,23 @@ class BackupResult:
         return f"backup written: {self.archive} ({self.bytes} bytes){old}"
 
 
+def failure_line(stderr: str, stdout: str) -> str:
+    """Pure: the line that says why a devpi tool failed: its own ``fatal:`` line (devpi-import and
+    devpi-export print it on stderr, after pages of INFO logging on stdout), else the last line of
+    stderr, else of stdout."""
+    for text in (stderr, stdout):
+        fatal = [ln.strip() for ln in text.splitlines() if ln.strip().lower().startswith("fatal:")]
+        if fatal:
+            return fatal[-1]
+    tail = [ln.strip() for ln in stderr.splitlines() if ln.strip()] or [
+        ln.strip() for ln in stdout.splitlines() if ln.strip()]
+    return tail[-1] if tail else "no output"
+
+
 def _run(argv: list[str], what: str) -> None:
     proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        tail = [line for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
-        raise LifecycleError(f"{what} failed (exit {proc.returncode}): {tail[-1] if tail else 'no output'}")
+        raise LifecycleError(f"{what} failed (exit {proc.returncode}): {failure_line(proc.stderr, proc.stdout)}")
 
 
 def backup(serverdir: Path, to: Path, *, keep: int, now: datetime) -> BackupResult:
@@ -115,31 +131,76 @@ def backup(serverdir: Path, to: Path, *, keep: int, now: datetime) -> BackupResu
     return BackupResult(final, final.stat().st_size, tuple(deleted))
 
 
-def restore(archive: Path, serverdir: Path) -> dict[str, Any]:
-    """Unpack a backup archive and devpi-import it into ``serverdir`` (which must hold no devpi data)."""
-    archive, serverdir = Path(archive), Path(serverdir)
-    if not archive.is_file():
-        raise LifecycleError(f"archive {archive} not found")
+def _check_target(serverdir: Path) -> None:
     if (serverdir / ".nodeinfo").exists():
         raise LifecycleError(f"{serverdir} already holds devpi-server data: restore only into a new, empty "
                              "serverdir (move the old one aside first)")
-    if serverdir.exists() and any(serverdir.iterdir()):
+    if serverdir.exists() and (not serverdir.is_dir() or any(serverdir.iterdir())):
         raise LifecycleError(f"{serverdir} is not empty: restore only into a new, empty serverdir")
+
+
+def _unpack(archive: Path, into: Path) -> tuple[Path, dict[str, Any]]:
+    """Unpack ``archive`` into ``into``; (dump folder, its dataindex.json). UsageError for an archive
+    that is not a complete devpi-lifecycle backup (truncated, corrupt, foreign)."""
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(into, filter="data")  # refuses absolute paths, .., devices
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        # a truncated gzip ends in EOFError, a corrupt one in zlib.error or BadGzipFile (an OSError)
+        raise UsageError(f"argument ARCHIVE: cannot unpack {archive}: it is truncated or corrupt "
+                         f"({type(exc).__name__}: {exc})") from exc
+    dump = into / "export"
+    try:
+        index = json.loads((dump / "dataindex.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"argument ARCHIVE: {archive} is not a devpi-lifecycle backup (no "
+                         "export/dataindex.json)") from exc
+    if not isinstance(index, dict):
+        raise UsageError(f"argument ARCHIVE: {archive} is not a devpi-lifecycle backup (export/dataindex.json "
+                         "is not an object)")
+    return dump, index
+
+
+def _staging_dir(serverdir: Path) -> Path:
+    """An empty, private folder beside ``serverdir`` (same filesystem, so moving it is one rename)."""
+    try:
+        serverdir.parent.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f".{serverdir.name}.restoring-", dir=serverdir.parent))
+    except OSError as exc:
+        raise LifecycleError(f"cannot create a folder beside {serverdir} to restore into: {exc.strerror}") from exc
+
+
+def _move_into_place(staging: Path, serverdir: Path) -> None:
+    """Rename the restored folder to ``serverdir``; an empty ``serverdir`` is replaced (its mode kept)."""
+    try:
+        if serverdir.exists():
+            staging.chmod(serverdir.stat().st_mode & 0o7777)
+        staging.replace(serverdir)  # atomic rename(2); refuses (ENOTEMPTY) if serverdir filled up meanwhile
+    except OSError as exc:
+        raise LifecycleError(f"restored into {staging}, but cannot move it to {serverdir}: {exc.strerror}") from exc
+
+
+def restore(archive: Path, serverdir: Path) -> dict[str, Any]:
+    """Unpack a backup archive and devpi-import it into ``serverdir`` (which must hold no devpi data).
+
+    The import runs in a temporary folder beside ``serverdir`` that replaces it only on success; on
+    any failure the temporary folder is removed and ``serverdir`` is left as it was."""
+    archive, serverdir = Path(archive), Path(serverdir)
+    if not archive.is_file():
+        raise UsageError(f"argument ARCHIVE: {archive} not found (or not a file)")
+    _check_target(serverdir)
     with tempfile.TemporaryDirectory(prefix="devpi-restore-") as tmp:
-        try:
-            with tarfile.open(archive, "r:gz") as tar:
-                tar.extractall(tmp, filter="data")  # refuses absolute paths, .., devices
-        except (tarfile.TarError, OSError) as exc:
-            raise LifecycleError(f"cannot unpack {archive}: {exc}") from exc
-        dump = Path(tmp) / "export"
-        try:
-            index = json.loads((dump / "dataindex.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise LifecycleError(f"{archive} is not a devpi-lifecycle backup (no export/dataindex.json)") from exc
-        argv = [_tool("devpi-import"), "--serverdir", str(serverdir)]
+        dump, index = _unpack(archive, Path(tmp))
+        argv = [_tool("devpi-import")]
         if "root/pypi" not in (index.get("indexes") or {}):
             argv.append("--no-root-pypi")  # else devpi-import would create the PyPI mirror anew
-        _run([*argv, str(dump)], "devpi-import")
+        staging = _staging_dir(serverdir)
+        try:
+            _run([*argv, "--serverdir", str(staging), str(dump)], "devpi-import")
+            _move_into_place(staging, serverdir)
+        except BaseException:  # also Ctrl-C: never leave a half-restored folder behind
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     users = index.get("users") or {}
     return {"serverdir": str(serverdir), "users": sorted(users), "indexes": sorted(index.get("indexes") or {}),
             "devpi_server_of_dump": index.get("devpi_server")}

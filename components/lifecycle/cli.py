@@ -1,24 +1,29 @@
 """The ``devpi-lifecycle`` command line (also ``python -m components.lifecycle``).
 
 Human output by default, ``--json`` for CI; on failure a non-zero exit and one line on stderr
-(``devpi-lifecycle: error: …``), never a traceback. Nothing is deleted without ``--yes`` (or a
-confirmation typed at a terminal), and non-volatile indexes also need ``--force``.
+(``devpi-lifecycle: error: …``), never a traceback: exit 2 for a bad option or argument value (found
+before anything is sent to the server), 1 for any other failure. Nothing is deleted without ``--yes``
+(or a confirmation typed at a terminal), and non-volatile indexes also need ``--force``. ``--timeout``
+bounds every wait for the server, retries included, so a server that is down or hangs fails the
+command within that time.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
-from components.client import DevpiClient
+from components.client import DevpiClient, RetryPolicy
 from components.errors import ConfigError, DevpiError
+from components.naming import index_spec_problem
 from components.retention import RetentionPolicy
 
 from . import backup as backup_mod
@@ -27,8 +32,8 @@ from . import promote as promote_mod
 from . import prune as prune_mod
 from . import remove as remove_mod
 from . import status as status_mod
-from .common import BusyGate, BusyLimits, LifecycleError, Progress
-from .connection import StackConfig, read_stack_config, resolve_connection
+from .common import BusyGate, BusyLimits, LifecycleError, Progress, UsageError
+from .connection import Connection, StackConfig, read_stack_config, resolve_connection
 
 __all__ = ["build_parser", "main"]
 
@@ -40,6 +45,8 @@ connection:
   + server.port; the user is then root). User from --user or DEVPI_USER. The password ONLY from the
   environment variable DEVPI_PASSWORD, --password-file FILE, or a prompt at a terminal — there is no
   --password flag, because arguments are visible to everyone in `ps`.
+  --timeout SECONDS (default 30) bounds every wait for the server, retries and pauses between them
+  included: a server that is down, refuses or does not answer fails the command within that time.
 
 examples:
   export DEVPI_URL=http://devpi.example:3141 DEVPI_USER=build_bot
@@ -55,12 +62,73 @@ examples:
   devpi-lifecycle backup --serverdir /opt/local/devpi/data --to /var/backups/devpi --keep 7
   devpi-lifecycle restore /var/backups/devpi/devpi-export-20260101T020000Z.tar.gz --serverdir /srv/new
 
-exit status: 0 success, 1 failure (one line on stderr), 2 usage error, 3 status found drift.
+exit status: 0 success; 1 failure (one line on stderr); 2 usage error: a bad option or argument
+  value (an index that is not USER/INDEX, a version with '/', --timeout 0, a truncated or foreign
+  backup archive), one line on stderr, found before anything is sent to the server or written;
+  3 status found drift.
 """
 
+JSON_ON_FAILURE = '''  on failure: {"error": MESSAGE} (the line printed on stderr), unless the options themselves
+  were refused (exit 2 before the command ran)'''
 
-def _common() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+# what each command prints with --json: every key appears here in double quotes (a test checks it)
+JSON_OUTPUT = {
+    "promote": '''  {"project", "version", "from", "to", "action": "pushed" | "copied" | "already-present",
+   "files": [{"filename", "sha256"}]}  (the files verified in the target)''',
+    "remove": '''  {"removed": {"index", "project", "version" (null for a whole project), "versions", "volatile"}}''',
+    "prune": '''  {"indexes": [{"index", "policy": {"keepLast", "maxAgeDays", "onlyPrereleases", "include", "exclude"},
+     "applied", "volatile", "skipped_projects", "versions", "to_remove", "removed", "busy_pauses",
+     "decisions": [{"project", "version", "action": "remove" | "keep", "reason"}]}]}
+  (policy holds only the rules given; versions, to_remove and removed are counts)''',
+    "du": '''  {"users": [...], "indexes": [...], "projects": [...]}, each list of {"name", "bytes", "files"},
+  largest first''',
+    "status": '''  {"url", "reachable", "version", "serial", "event_serial", "role", "busy" (null or why),
+   "error" (null or why unreachable), "drift" (null without --stack-config, else a list of
+   {"kind", "name", "expected", "actual"}), "ok"}''',
+    "backup": '''  {"archive", "bytes", "deleted_old": [names of the old archives removed]}''',
+    "restore": '''  {"serverdir", "users", "indexes", "devpi_server_of_dump"}''',
+}
+
+
+def _epilog(command: str, text: str) -> str:
+    return f"{text}\n\n--json output:\n{JSON_OUTPUT[command]}\n{JSON_ON_FAILURE}"
+
+
+class _BadArguments(Exception):
+    """An option or argument argparse refused; main() prints it as one line and exits 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is ONE line on stderr (``prog: error: message``) and exit 2,
+    like every other failure of this tool, instead of the usage block and the message."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _BadArguments(f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)")
+
+
+def _index_arg(value: str) -> str:
+    """argparse type of the USER/INDEX options: refused before anything is sent to the server."""
+    problem = index_spec_problem(value)
+    if problem is None:
+        return value
+    if "user/index" in problem:
+        raise argparse.ArgumentTypeError(f"expected USER/INDEX such as build_bot/nightly, got {value!r}")
+    raise argparse.ArgumentTypeError(f"expected USER/INDEX, got {value!r}: {problem}")
+
+
+def _seconds_arg(value: str) -> float:
+    """argparse type of --timeout: a finite number of seconds above 0."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds greater than 0, got {value!r}")
+    return seconds
+
+
+def _common() -> _Parser:
+    p = _Parser(add_help=False, allow_abbrev=False)
     g = p.add_argument_group("connection and output")
     g.add_argument("--url", help="devpi-server URL (else DEVPI_URL, else the stack file)")
     g.add_argument("--user", help="user to act as (else DEVPI_USER; root with --stack-config)")
@@ -68,13 +136,15 @@ def _common() -> argparse.ArgumentParser:
                    help="read the password from FILE (else DEVPI_PASSWORD, else a prompt)")
     g.add_argument("--stack-config", type=Path, metavar="YAML", help="Pulumi.<stack>.yaml of this project")
     g.add_argument("--json", action="store_true", help="machine-readable output on stdout")
-    g.add_argument("--timeout", type=float, default=30.0, help="seconds per HTTP request (default 30)")
+    g.add_argument("--timeout", type=_seconds_arg, default=30.0, metavar="SECONDS",
+                   help="longest wait for the server, retries included: a server that is down or does not "
+                        "answer fails the command within this time (default 30)")
     return p
 
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG, allow_abbrev=False,
         description="Package lifecycle for a devpi registry: promote, remove, prune, du, status, "
                     "backup, restore.",
@@ -82,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, help_: str, epilog: str) -> argparse.ArgumentParser:
-        return sub.add_parser(name, parents=[common], help=help_, description=help_, epilog=epilog,
+        return sub.add_parser(name, parents=[common], help=help_, description=help_, epilog=_epilog(name, epilog),
                               allow_abbrev=False,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
 
@@ -90,9 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Idempotent: when the target already holds identical files, nothing is pushed.\n"
             "example: devpi-lifecycle promote geek-utils==0.1.0 --from build_bot/nightly --to build_bot/stable")
     p.add_argument("spec", metavar="NAME==VERSION")
-    p.add_argument("--from", dest="source", required=True, metavar="USER/INDEX",
+    p.add_argument("--from", dest="source", required=True, metavar="USER/INDEX", type=_index_arg,
                    help="index holding the version's files (e.g. build_bot/nightly)")
-    p.add_argument("--to", dest="target", required=True, metavar="USER/INDEX",
+    p.add_argument("--to", dest="target", required=True, metavar="USER/INDEX", type=_index_arg,
                    help="index to promote into; the acting user must be in its acl_upload")
 
     p = add("remove", "delete a version (NAME==VERSION) or a whole project (NAME) from one index",
@@ -100,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
             "Non-volatile indexes also need --force (devpi's ?force delete).\n"
             "example: devpi-lifecycle remove geek-utils==0.1.0.dev1 --index build_bot/nightly --yes")
     p.add_argument("spec", metavar="NAME[==VERSION]")
-    p.add_argument("--index", required=True, metavar="USER/INDEX")
+    p.add_argument("--index", required=True, metavar="USER/INDEX", type=_index_arg)
     p.add_argument("--force", action="store_true", help="allow deleting from a non-volatile index")
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
@@ -113,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
             "examples:\n"
             "  devpi-lifecycle prune --index build_bot/nightly --keep-last 5 --only-prereleases\n"
             "  devpi-lifecycle prune --index build_bot/nightly --max-age-days 30 --include 'geek-*' --yes")
-    p.add_argument("--index", metavar="USER/INDEX")
+    p.add_argument("--index", metavar="USER/INDEX", type=_index_arg)
     p.add_argument("--keep-last", type=int, metavar="N")
     p.add_argument("--max-age-days", type=int, metavar="D")
     p.add_argument("--only-prereleases", action="store_true")
@@ -132,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("du", "bytes and file counts per user, index and project, largest first",
             "Sizes via HEAD Content-Length on one keep-alive session, or with --serverdir from the\n"
             "data folder on this host (faster for big servers).\nexample: devpi-lifecycle du --json")
-    p.add_argument("--index", metavar="USER/INDEX", help="only this index")
+    p.add_argument("--index", metavar="USER/INDEX", type=_index_arg, help="only this index")
     p.add_argument("--serverdir", type=Path, metavar="DIR", help="devpi data folder on this host")
 
     add("status", "server reachable, version, serial, load; with --stack-config: drift from the stack",
@@ -163,23 +233,30 @@ class App:
         self.env = env
         self.stack: StackConfig | None = read_stack_config(args.stack_config) if args.stack_config else None
         self.make_client: Callable[[], DevpiClient] | None = None
+        self.emitted = False  # the command's --json document is out (an error then adds no second one)
 
     def client(self, *, need_password: bool) -> DevpiClient:
         conn = resolve_connection(url=self.args.url, user=self.args.user, password_file=self.args.password_file,
                                   stack=self.stack, env=self.env if self.env is not None else os.environ,
                                   interactive=self.stdin.isatty(), need_password=need_password)
+        client = self._connect(conn)
+        # more clients with the same connection (parallel deletes); the password stays in memory only
+        self.make_client = lambda: self._connect(conn)
+        return client
+
+    def _connect(self, conn: Connection) -> DevpiClient:
+        """A client each of whose requests ends within --timeout, retries and their pauses included."""
         try:
-            client = DevpiClient(conn.url, conn.user, conn.password, timeout=self.args.timeout)
+            return DevpiClient(conn.url, conn.user, conn.password, timeout=self.args.timeout,
+                               retry=RetryPolicy(budget=self.args.timeout))
         except ValueError as exc:
             raise LifecycleError(str(exc)) from exc
-        # more clients with the same connection (parallel deletes); the password stays in memory only
-        self.make_client = lambda: DevpiClient(conn.url, conn.user, conn.password, timeout=self.args.timeout)
-        return client
 
     def note(self, message: str) -> None:
         self.err.write(message + "\n")
 
     def emit(self, data: Any, human: str) -> None:
+        self.emitted = True
         self.out.write((json.dumps(data, indent=2, default=str) if self.args.json else human) + "\n")
 
     def progress(self) -> Callable[[int, str], Progress]:
@@ -269,8 +346,8 @@ class App:
         with self.client(need_password=False) as c:
             report = status_mod.gather(c, self.stack, time.time())
         self.emit(report.to_json(), report.human())
-        if not report.reachable:
-            raise LifecycleError(f"devpi-server at {report.url} is unreachable")
+        if not report.reachable:  # why, in devpi-lifecycle's one line (refused, timed out after N s, ...)
+            raise LifecycleError(report.error or f"devpi-server at {report.url} is unreachable")
         return 3 if report.drift else 0
 
     def backup(self) -> int:
@@ -299,15 +376,20 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
         err.write(f"{PROG}: error: there is no --password option (arguments are visible in `ps`); use "
                   "DEVPI_PASSWORD, --password-file FILE or the prompt\n")
         return 2
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except _BadArguments as exc:
+        err.write(f"{exc}\n")
+        return 2
+    app: App | None = None
     try:
         app = App(args, out, err, stdin, env)
         return int(getattr(app, args.command.replace("-", "_"))())
     except (LifecycleError, DevpiError, ConfigError) as exc:
         err.write(f"{PROG}: error: {_one_line(exc)}\n")
-        if args.json:  # CI parsing stdout gets the reason too
+        if args.json and not (app is not None and app.emitted):  # CI parsing stdout gets the reason too
             out.write(json.dumps({"error": _one_line(exc)}) + "\n")
-        return 1
+        return 2 if isinstance(exc, UsageError) else 1
     except KeyboardInterrupt:
         err.write(f"{PROG}: error: interrupted\n")
         return 130

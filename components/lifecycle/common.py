@@ -9,11 +9,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-__all__ = ["BusyGate", "BusyLimits", "LifecycleError", "Progress", "busy_reason"]
+__all__ = ["BusyGate", "BusyLimits", "LifecycleError", "Progress", "UsageError", "busy_reason"]
 
 
 class LifecycleError(Exception):
     """A failure the CLI reports as one line (no traceback) with a non-zero exit."""
+
+
+class UsageError(LifecycleError):
+    """A bad option or argument value, found before anything was done (exit 2, like argparse's)."""
 
 
 class Progress:

@@ -25,7 +25,10 @@ from components.client import DevpiClient, ReleaseFile, release_files_of
 
 from .common import LifecycleError, Progress
 
-__all__ = ["FileSize", "Usage", "aggregate", "measure"]
+__all__ = ["LEVELS", "FileSize", "Usage", "aggregate", "measure"]
+
+# level -> its plural, the key of its list in the JSON output and the heading of the human one
+LEVELS = {"user": "users", "index": "indexes", "project": "projects"}
 
 
 @dataclass(frozen=True)
@@ -71,9 +74,9 @@ def render(rows: list[Usage]) -> str:
     if not rows:
         return "no release files on any stage index"
     lines = []
-    for level in ("user", "index", "project"):
+    for level, plural in LEVELS.items():
         part = [r for r in rows if r.level == level]
-        lines.append(f"{level}s:")
+        lines.append(f"{plural}:")
         lines += [f"  {human_size(r.bytes):>10}  {r.files:>6} files  {r.name}" for r in part]
     return "\n".join(lines)
 
@@ -119,5 +122,5 @@ def _size(client: DevpiClient, f: ReleaseFile, serverdir: Path | None) -> int:
 
 
 def to_json(rows: list[Usage]) -> dict[str, Any]:
-    return {level + "s": [{"name": r.name, "bytes": r.bytes, "files": r.files} for r in rows if r.level == level]
-            for level in ("user", "index", "project")}
+    return {plural: [{"name": r.name, "bytes": r.bytes, "files": r.files} for r in rows if r.level == level]
+            for level, plural in LEVELS.items()}

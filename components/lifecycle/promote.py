@@ -14,6 +14,7 @@ Afterwards every source file must be in the target with the same sha256, or the 
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,19 +24,36 @@ from typing import Any
 from components.client import DevpiClient, ReleaseFile, release_files_of
 from components.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 
-from .common import LifecycleError
+from .common import LifecycleError, UsageError
 
 __all__ = ["Comparison", "PromoteResult", "compare_files", "parse_requirement", "promote"]
 
 
+# PEP 508 project names; versions as PEP 440 writes them (legacy ones too), but never URL syntax:
+# devpi puts both into URL paths, where a "/" reaches other routes (and a 500)
+_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]*")
+
+
 def parse_requirement(spec: str, *, version_required: bool) -> tuple[str, str | None]:
-    """``NAME==VERSION`` -> (name, version); ``NAME`` alone when the version is optional."""
+    """``NAME==VERSION`` -> (name, version); ``NAME`` alone when the version is optional.
+
+    Raises UsageError (checked before any request) for anything that is not a project name and a
+    version devpi could store."""
+    arg = "argument NAME==VERSION" if version_required else "argument NAME[==VERSION]"
     name, sep, version = spec.partition("==")
     name, version = name.strip(), version.strip()
-    if not name or (sep and not version) or any(c in name for c in "<>=!~ ,;"):
-        raise LifecycleError(f"expected NAME==VERSION, got {spec!r}")
+    if not name or (sep and not version):
+        raise UsageError(f"{arg}: expected NAME==VERSION, got {spec!r}")
     if version_required and not version:
-        raise LifecycleError(f"expected NAME==VERSION (a version is required), got {spec!r}")
+        raise UsageError(f"{arg}: a version is required (NAME==VERSION), got {spec!r}")
+    where = "" if name == spec else f" in {spec!r}"
+    if not _NAME.fullmatch(name):
+        raise UsageError(f"{arg}: {name!r}{where} is not a project name (letters and digits, with . _ - "
+                         "between them, as PEP 508 has it)")
+    if version and not _VERSION.fullmatch(version):
+        raise UsageError(f"{arg}: version {version!r}{where} may only contain letters, digits and . + ! _ - "
+                         "(and must start with a letter or digit)")
     return name, version or None
 
 

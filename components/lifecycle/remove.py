@@ -8,6 +8,8 @@ interactive confirmation.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +20,7 @@ from components.errors import NotFoundError, PermissionDeniedError
 
 from .common import LifecycleError
 
-__all__ = ["RemovePlan", "apply_remove", "plan_remove"]
+__all__ = ["RemovePlan", "apply_remove", "missing_version_message", "plan_remove"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,16 @@ def _sort_key(v: str) -> tuple[int, Any]:
         return (1, v)
 
 
+def missing_version_message(project: str, version: str, index: str, versions: Sequence[str]) -> str:
+    """Pure: one short line for a version that is not on the index: the count and the closest few
+    (an index may hold hundreds of nightlies; listing them all helps nobody)."""
+    if not versions:
+        return f"{project}=={version} is not on {index} (no versions there)"
+    closest = difflib.get_close_matches(version, versions, n=3, cutoff=0.0)
+    count = f"{len(versions)} version{'' if len(versions) == 1 else 's'} there"
+    return f"{project}=={version} is not on {index} ({count}; closest: {', '.join(closest)})"
+
+
 def plan_remove(client: DevpiClient, index: str, project: str, version: str | None) -> RemovePlan:
     try:
         config = client.get_index(index)
@@ -58,8 +70,7 @@ def plan_remove(client: DevpiClient, index: str, project: str, version: str | No
                              "removed from the index that holds them)") from exc
     if version is not None:
         if version not in versions:
-            raise LifecycleError(f"{normalize(project)}=={version} is not on {index} "
-                                 f"(versions there: {', '.join(versions) or 'none'})")
+            raise LifecycleError(missing_version_message(normalize(project), version, index, versions))
         versions = [version]
     return RemovePlan(index, normalize(project), version, tuple(versions), bool(config.get("volatile", True)))
 
