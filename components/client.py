@@ -26,10 +26,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.util import Timeout
 from urllib3.util.retry import Retry
 
 from components.errors import (
@@ -37,6 +38,8 @@ from components.errors import (
     ConflictError,
     DevpiError,
     InvalidRequestError,
+    LoginRefusedError,
+    NotDevpiError,
     NotFoundError,
     PermissionDeniedError,
     ServerError,
@@ -45,9 +48,14 @@ from components.errors import (
 
 __all__ = [
     "DEFAULT_TIMEOUT",
+    "DEVPI_HEADERS",
+    "PROOFS",
     "DevpiClient",
     "ReleaseFile",
     "RetryPolicy",
+    "answered_by",
+    "is_devpi_response",
+    "release_files_of",
     "split_index",
 ]
 
@@ -57,13 +65,23 @@ JSON = "application/json"
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How hard to try before giving up; the defaults wait about 15 s for a server that is down."""
+    """How hard to try before giving up; the defaults wait about 15 s for a server that is down.
+
+    ``budget`` (seconds) bounds each request as a whole: its attempts, the backoff pauses between
+    them and every connect/read wait end ``budget`` seconds after the request started (see
+    ``_BudgetAdapter``). None: only ``attempts`` and the client's per-attempt timeout bound it.
+    """
 
     attempts: int = 5
     backoff: float = 0.5
+    budget: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.budget is not None and not (0 < self.budget < float("inf")):
+            raise ValueError(f"retry budget must be a number of seconds > 0, got {self.budget!r}")
 
     def to_urllib3(self) -> Retry:
-        return Retry(
+        return _DeadlineRetry(
             total=self.attempts,
             connect=self.attempts,
             read=0,  # a read error means the server may have acted: never repeat blindly
@@ -79,6 +97,70 @@ class RetryPolicy:
 
 NO_RETRY = RetryPolicy(attempts=0)
 
+# Per thread: when the request being sent started and, with a budget, its deadline (time.monotonic()).
+# Set by _BudgetAdapter.send; read by _DeadlineRetry between attempts and by DevpiClient._unreachable.
+_REQUEST = threading.local()
+
+
+def _within(seconds: float, left: float | None) -> float:
+    """``seconds``, cut to what is ``left`` of the request's budget (never negative)."""
+    return seconds if left is None else max(0.0, min(seconds, left))
+
+
+class _DeadlineRetry(Retry):
+    """urllib3 Retry that also gives up at the deadline of the request being sent and never pauses
+    past it (backoff, Retry-After). Without a deadline it is urllib3's Retry."""
+
+    @staticmethod
+    def _left() -> float | None:
+        deadline: float | None = getattr(_REQUEST, "deadline", None)
+        return None if deadline is None else deadline - time.monotonic()
+
+    def is_exhausted(self) -> bool:
+        left = self._left()
+        return super().is_exhausted() or (left is not None and left <= 0)
+
+    def get_backoff_time(self) -> float:
+        return _within(super().get_backoff_time(), self._left())
+
+    def get_retry_after(self, response: Any) -> float | None:
+        after = super().get_retry_after(response)
+        return None if after is None else _within(after, self._left())
+
+
+class _DeadlineTimeout(Timeout):
+    """Connect/read timeouts that never reach past ``deadline``: urllib3 clones the timeout for each
+    attempt, and each clone gets at most what is left of the request's budget."""
+
+    def __init__(self, seconds: float, deadline: float) -> None:
+        super().__init__(connect=seconds, read=seconds)
+        self.seconds, self.deadline = seconds, deadline
+
+    def clone(self) -> Timeout:
+        left = max(0.01, self.deadline - time.monotonic())  # 0 would mean "non-blocking" to a socket
+        return Timeout(connect=min(self.seconds, left), read=min(self.seconds, left), total=left)
+
+
+class _BudgetAdapter(HTTPAdapter):
+    """An HTTPAdapter that sends each request within ``RetryPolicy.budget`` seconds of its start
+    (retries stop, pauses and timeouts are cut at that deadline) and notes, per thread, when the
+    request started so a failure can say how long it waited."""
+
+    def __init__(self, policy: RetryPolicy, **kw: Any) -> None:
+        self.budget = policy.budget
+        super().__init__(max_retries=policy.to_urllib3(), **kw)
+
+    def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None,
+             verify: Any = True, cert: Any = None, proxies: Any = None) -> requests.Response:
+        _REQUEST.started = start = time.monotonic()
+        _REQUEST.deadline = None if self.budget is None else start + self.budget
+        if self.budget is not None and (timeout is None or isinstance(timeout, int | float)):
+            timeout = _DeadlineTimeout(float(timeout or self.budget), start + self.budget)
+        try:
+            return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
+        finally:
+            _REQUEST.deadline = None
+
 
 @dataclass(frozen=True)
 class ReleaseFile:
@@ -92,8 +174,8 @@ class ReleaseFile:
 
     @property
     def path(self) -> str:
-        """The server-relative path ``user/index/+f/…/filename``."""
-        return urlsplit(self.href).path.lstrip("/")
+        """The server-relative path ``user/index/+f/…/filename`` (without any URL prefix)."""
+        return "/".join(_file_segments(self.href))
 
 
 def split_index(name: str) -> tuple[str, str]:
@@ -145,6 +227,71 @@ class _TokenCache:
 
 TOKENS = _TokenCache()
 
+# devpi-server 6.20.3 sets these (and X-Devpi-Serial, X-Devpi-Uuid, X-Devpi-Primary-Uuid,
+# X-Devpi-Master-Uuid) on every response it produces: JSON, HTML pages and its own 404s alike.
+# Another web server, or a reverse proxy's own error page, does not.
+DEVPI_HEADERS = ("X-Devpi-Server-Version", "X-Devpi-Api-Version")
+
+
+def is_devpi_response(resp: requests.Response) -> bool:
+    """True when devpi-server itself produced ``resp`` (its ``X-Devpi-*`` headers are present)."""
+    return all(name in resp.headers for name in DEVPI_HEADERS)
+
+
+def answered_by(resp: requests.Response) -> str:
+    """What answered, for messages: status, ``Server`` header and content type."""
+    server = resp.headers.get("Server") or "no Server header"
+    ctype = resp.headers.get("Content-Type") or "no Content-Type"
+    return f"HTTP {resp.status_code} (Server: {server}; Content-Type: {ctype})"
+
+
+class _ProofCache:
+    """Server URLs proven to be devpi-server's root, shared by every client of a process.
+
+    The proof (one ``GET /+api``) runs before a client's first request; until a URL is proven no
+    answer from it may be read as "absent" (see ``DevpiClient.ensure_devpi``).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._proven: set[str] = set()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def proven(self, url: str) -> bool:
+        with self._lock:
+            return url in self._proven
+
+    def add(self, url: str) -> None:
+        with self._lock:
+            self._proven.add(url)
+
+    def lock(self, url: str) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(url, threading.Lock())
+
+    def clear(self) -> None:
+        with self._lock:
+            self._proven.clear()
+
+
+PROOFS = _ProofCache()
+
+
+def _root_url(url: str, drop: int) -> str:
+    """``url`` without its last ``drop`` path segments (the server root a user/index URL lives under)."""
+    parts = urlsplit(url)
+    segments = [s for s in parts.path.split("/") if s]
+    kept = segments[: len(segments) - drop] if drop else segments
+    return urlunsplit((parts.scheme, parts.netloc, "/" + "/".join(kept) if kept else "", "", ""))
+
+
+def _json_body(resp: requests.Response) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
 
 def _server_message(resp: requests.Response) -> str | None:
     """devpi's own words for an error: JSON ``message``, else the reason phrase (uploads are not JSON)."""
@@ -184,19 +331,27 @@ class DevpiClient:
             raise ValueError(f"devpi server URL must be http(s)://host[:port][/path], got {url!r}")
         if parts.username or parts.password:
             raise ValueError("devpi server URL must not carry credentials; pass user and password")
+        if not (0 < timeout < float("inf")):  # urllib3 would raise deep inside the first request
+            raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
         self.url = url.rstrip("/")
         self.user = user
         self._password = password
         self.timeout = timeout
+        self.retry = retry or RetryPolicy()
         self.session = requests.Session()
         self.session.headers["Accept"] = JSON
         self.session.headers["User-Agent"] = "devpi-registry"
-        adapter = HTTPAdapter(max_retries=(retry or RetryPolicy()).to_urllib3(), pool_maxsize=8)
+        adapter = _BudgetAdapter(self.retry, pool_maxsize=8)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
 
     def __repr__(self) -> str:  # never show the password
         return f"DevpiClient({self.url!r}, user={self.user!r})"
+
+    @property
+    def url_prefix(self) -> str:
+        """The path of the server URL: ``""`` at a host's root, ``"/devpi"`` behind a proxy at /devpi/."""
+        return urlsplit(self.url).path.rstrip("/")
 
     def close(self) -> None:
         self.session.close()
@@ -223,7 +378,10 @@ class DevpiClient:
         files: Any = None,
         auth: bool = True,
         timeout: float | None = None,
+        prove: bool = True,
     ) -> requests.Response:
+        if prove:
+            self.ensure_devpi()
         url = self._url(path)
         token = self._token() if auth and self.user is not None and self._password is not None else None
         for attempt in (1, 2):
@@ -257,12 +415,40 @@ class DevpiClient:
         return resp  # pragma: no cover - loop always returns
 
     def _unreachable(self, exc: requests.RequestException, timeout: float | None) -> str:
-        """Words for a request that got no HTTP answer (after the bounded retries)."""
-        if isinstance(exc, requests.ConnectionError):  # includes connect timeouts
-            return f"devpi-server at {self.url} is unreachable (connection refused or reset after retries)"
-        if isinstance(exc, requests.Timeout):
-            return f"devpi-server at {self.url} did not answer within {timeout or self.timeout:g} s"
+        """Words for a request that got no HTTP answer (after the bounded retries).
+
+        Timeouts first: requests' ConnectTimeout is also a ConnectionError, and a read timeout
+        after urllib3's retries arrives as a ConnectionError wrapping MaxRetryError(ReadTimeoutError).
+        """
+        limit = min(timeout or self.timeout, self.retry.budget or float("inf"))
+        started: float | None = getattr(_REQUEST, "started", None)
+        waited = f" after {time.monotonic() - started:.1f} s" if started is not None else ""
+        kind = self._timeout_kind(exc)
+        if kind == "connect":
+            return (f"devpi-server at {self.url} timed out{waited}: no connection within {limit:g} s "
+                    "(host down or a firewall dropping packets?)")
+        if kind == "read":
+            return (f"devpi-server at {self.url} timed out{waited}: it accepted the connection but sent no "
+                    f"answer within {limit:g} s")
+        if isinstance(exc, requests.ConnectionError):
+            return (f"devpi-server at {self.url} is unreachable: connection refused or reset "
+                    f"(gave up{waited}, retries included)")
         return f"talking to devpi-server at {self.url} failed: {type(exc).__name__}"
+
+    @staticmethod
+    def _timeout_kind(exc: requests.RequestException) -> str | None:
+        """Pure: "connect" or "read" when ``exc`` is a timeout (however requests wrapped it), else None."""
+        from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError, ReadTimeoutError
+
+        reason = exc.args[0] if exc.args else None
+        if isinstance(reason, MaxRetryError):
+            reason = reason.reason
+        if isinstance(exc, requests.ReadTimeout) or isinstance(reason, ReadTimeoutError):
+            return "read"
+        if isinstance(exc, requests.ConnectTimeout) or (
+                isinstance(reason, ConnectTimeoutError) and not isinstance(reason, NewConnectionError)):
+            return "connect"
+        return None
 
     def _call(self, method: str, path: str, *, expect: Sequence[int] = (200,), **kw: Any) -> requests.Response:
         resp = self._send(method, path, **kw)
@@ -272,13 +458,25 @@ class DevpiClient:
 
     def _error(self, method: str, resp: requests.Response, what: str | None = None) -> DevpiError:
         status = resp.status_code
+        if status in (404, 410) and not is_devpi_response(resp):
+            # Only devpi may say that something does not exist: this answer came from another web
+            # server (or a proxy's own error page) and says nothing about the object asked for.
+            return NotDevpiError(
+                f"{self.url} does not lead to devpi-server: {answered_by(resp)} came without devpi's "
+                "X-Devpi-* headers; set serverUrl to devpi-server's root URL",
+                method=method, url=resp.url, status=status,
+            )
         cls, default = _STATUS_ERRORS.get(status, (ServerError if status >= 500 else DevpiError, ""))
         if not default:
             default = f"devpi-server failed with HTTP {status}" if status >= 500 else f"unexpected HTTP {status}"
         return cls(what or default, method=method, url=resp.url, status=status, server_message=_server_message(resp))
 
     def _json(self, method: str, path: str, **kw: Any) -> Any:
-        resp = self._call(method, path, **kw)
+        return self._result(method, self._call(method, path, **kw))
+
+    @staticmethod
+    def _result(method: str, resp: requests.Response) -> Any:
+        """The ``result`` of a devpi JSON envelope (or the whole body when there is none)."""
         try:
             body = resp.json()
         except ValueError as exc:
@@ -310,20 +508,90 @@ class DevpiClient:
             "POST", "+login", json={"user": self.user, "password": self._password}, auth=False
         )
         if resp.status_code == 401:
-            raise AuthenticationError(
+            raise LoginRefusedError(
                 f"devpi-server at {self.url} refused the login of user {self.user!r}: "
                 "wrong password or unknown user",
                 method="POST",
                 url=resp.url,
                 status=401,
             )
+        if resp.status_code == 404:  # never "not found": the URL is not devpi's root
+            raise NotDevpiError(f"{self.url} has no devpi login endpoint (+login); set serverUrl to "
+                                "devpi-server's root URL", method="POST", url=resp.url, status=404)
         if resp.status_code != 200:
             raise self._error("POST", resp)
         return str(resp.json()["result"]["password"])
 
     def api(self, *, auth: bool = True) -> dict[str, Any]:
-        """GET /+api: features and who we are (``authstatus``)."""
-        return dict(self._json("GET", "+api", auth=auth))
+        """GET /+api: features and who we are (``authstatus``).
+
+        Anonymous, the answer doubles as the proof that the URL is devpi's root (one request, also
+        for each poll of ``wait_ready``).
+        """
+        if auth and self.user is not None and self._password is not None:
+            return dict(self._json("GET", "+api"))
+        resp = self._send("GET", "+api", auth=False, prove=False)
+        if not PROOFS.proven(self.url):
+            self._prove(resp)
+        if resp.status_code != 200:
+            raise self._error("GET", resp)
+        return dict(self._result("GET", resp))
+
+    def ensure_devpi(self) -> None:
+        """Prove, once per process and URL, that ``self.url`` is devpi-server's root (one GET /+api).
+
+        Until then no answer may be read as "absent": a 404 from another web server, or from devpi
+        for a path below a user or index URL (``http://host:3141/build_bot/nightly`` as serverUrl),
+        says nothing about the user or index asked for. Raises NotDevpiError naming the URL and what
+        answered; ServerError/ServerUnreachableError when nothing usable answered (not cached).
+        """
+        if PROOFS.proven(self.url):
+            return
+        with PROOFS.lock(self.url):
+            if not PROOFS.proven(self.url):
+                self._prove(self._send("GET", "+api", auth=False, prove=False))
+
+    def _prove(self, resp: requests.Response) -> None:
+        if resp.status_code >= 500:  # a proxy in front of a devpi that is down or starting: retry later
+            raise self._error("GET", resp)
+        problem = self._root_problem(resp)
+        if problem:
+            raise NotDevpiError(problem, method="GET", url=resp.url, status=resp.status_code)
+        PROOFS.add(self.url)
+
+    def _root_problem(self, resp: requests.Response) -> str | None:
+        """Why the ``GET /+api`` answer ``resp`` does not prove ``self.url`` is devpi's root, or None."""
+        parts = urlsplit(self.url)
+        fix = (f"set serverUrl to devpi-server's root URL (e.g. {parts.scheme}://{parts.netloc}, or "
+               "https://HOST/PREFIX/ behind a reverse proxy)")
+        if not is_devpi_response(resp):
+            return (f"{self.url} does not lead to devpi-server: GET {self.url}/+api was answered with "
+                    f"{answered_by(resp)}, without devpi's X-Devpi-* headers; {fix}")
+        body = _json_body(resp)
+        result = body.get("result")
+        if resp.status_code != 200 or body.get("type") != "apiconfig" or not isinstance(result, dict):
+            said = f", saying {_server_message(resp)!r}" if resp.status_code != 200 else ""
+            return (f"{self.url} is not devpi-server's root URL: devpi answered GET {self.url}/+api with "
+                    f"{answered_by(resp)}{said} (a URL inside devpi, such as an index or project page?); {fix}")
+        if result.get("index"):
+            index = "/".join(urlsplit(str(result["index"])).path.rstrip("/").split("/")[-2:])
+            return (f"{self.url} is the URL of the devpi index {index!r}, not of the server; set serverUrl "
+                    f"to devpi-server's root URL: {_root_url(self.url, 2)}")
+        login = urlsplit(str(result.get("login") or "")).path
+        if not self.url_prefix or (login.endswith("/+login") and login[: -len("/+login")] == self.url_prefix):
+            return None
+        # devpi renders its root elsewhere than our path: either our URL is a user URL (devpi also
+        # serves /<user>/+api) or devpi does not know its outside URL (a proxy at a path without
+        # X-Outside-Url, or direct access to a server started with --outside-url). Only devpi's
+        # root answers a GET with the list of all users: one more request settles it.
+        top = self._send("GET", "", auth=False, prove=False)
+        top_body = _json_body(top)
+        if is_devpi_response(top) and top.status_code == 200 and top_body.get("type") == "list:userconfig":
+            return None
+        user = self.url_prefix.rsplit("/", 1)[-1]
+        return (f"{self.url} is not devpi-server's root URL: it looks like the URL of the devpi user {user!r} "
+                f"(GET {self.url} answered {answered_by(top)}, not devpi's list of users); set serverUrl to "
+                f"devpi-server's root URL: {_root_url(self.url, 1)}")
 
     def check_credentials(self) -> None:
         """Prove the configured credentials work. devpi never answers 401 on the JSON API for bad
@@ -355,6 +623,8 @@ class DevpiClient:
             while True:
                 try:
                     return probe.api(auth=False)
+                except NotDevpiError:
+                    raise  # something answered, and it is not devpi's root: waiting will not help
                 except DevpiError as exc:
                     last = exc
                 if time.monotonic() >= deadline:
@@ -437,7 +707,7 @@ class DevpiClient:
     def release_files(self, index: str, project: str, version: str) -> list[ReleaseFile]:
         """Release files of a version with their sha256 (docs excluded)."""
         data = self.get_version(index, project, version)
-        return release_files_of(data)
+        return release_files_of(data, prefix=self.url_prefix)
 
     def iter_versions(self, index: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """(project, version, versiondata) for every version stored on the index itself."""
@@ -505,15 +775,36 @@ def normalize(project: str) -> str:
     return str(canonicalize_name(project))
 
 
-def release_files_of(versiondata: Mapping[str, Any]) -> list[ReleaseFile]:
-    """Pure: the ``+links`` of a versiondata dict that are release files."""
+def _file_segments(href: str, prefix: str = "") -> list[str]:
+    """Path segments of a release file's href from its owning user on: ``[user, index, "+f", …, name]``.
+
+    devpi renders hrefs under its outside URL, so behind a reverse proxy at ``/devpi`` they read
+    ``https://host/devpi/alice/dev/+f/…``. The client's URL prefix is stripped when given; either
+    way the owning index is the two segments before devpi's first ``+`` route segment (``+f``,
+    ``+e``), because user and index names can never start with ``+``.
+    """
+    path = urlsplit(href).path
+    prefix = prefix.rstrip("/")
+    if prefix and path.startswith(prefix + "/"):
+        path = path[len(prefix):]
+    segments = [s for s in path.split("/") if s]
+    route = next((i for i, s in enumerate(segments) if s.startswith("+")), None)
+    return segments[route - 2:] if route is not None and route >= 2 else segments
+
+
+def release_files_of(versiondata: Mapping[str, Any], *, prefix: str = "") -> list[ReleaseFile]:
+    """Pure: the ``+links`` of a versiondata dict that are release files, each with its owning index.
+
+    ``prefix`` is the path of the server URL (``DevpiClient.url_prefix``) when devpi is reached
+    below a path; hrefs are attributed correctly without it too (see ``_file_segments``).
+    """
     out = []
     for link in versiondata.get("+links", []) or []:
         if link.get("rel") != "releasefile":
             continue
         href = str(link["href"])
         sha = (link.get("hashes") or {}).get("sha256") or str(link.get("hash_spec", "")).partition("=")[2]
-        path = urlsplit(href).path.lstrip("/").split("/")
+        path = _file_segments(href, prefix)
         out.append(
             ReleaseFile(
                 filename=path[-1],

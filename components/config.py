@@ -392,11 +392,16 @@ def _load_server(raw: Any, host: HostConfig | None) -> ServerConfig:
                               f"uses the floating tag {tag!r}, which is overwritten upstream; pin a version "
                               "(jonasal/devpi-server:6.20.3) or set server.allowFloatingTag: true")
     data_dir = o.text("dataDir", DEFAULT_DATA_DIR, required=True)
-    if not posixpath.isabs(data_dir) or posixpath.normpath(data_dir) != data_dir.rstrip("/") or ".." in data_dir:
+    if not posixpath.isabs(data_dir):
         raise ConfigError(o.at("dataDir"), data_dir, "must be an absolute, normalized path")
-    if data_dir.rstrip("/") in DANGEROUS_DIRS or data_dir == "/":
+    # The system-folder check comes first and on the normalized path, so `/`, `//` or `/etc/.` get
+    # the reason that matters (a recursive relabel, or a purge, of a system folder) rather than a
+    # remark about spelling.
+    if _is_system_folder(data_dir):
         raise ConfigError(o.at("dataDir"), data_dir,
                           "is a system folder: it gets a recursive SELinux relabel; use a dedicated folder")
+    if posixpath.normpath(data_dir) != data_dir.rstrip("/") or ".." in data_dir:
+        raise ConfigError(o.at("dataDir"), data_dir, "must be an absolute, normalized path")
     pypi = o.flag("pypiMirror", False)
     container_name = o.text("containerName", "devpi-server", required=True)
     if not re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*", container_name):
@@ -417,6 +422,11 @@ def _load_server(raw: Any, host: HostConfig | None) -> ServerConfig:
                         ssh_opts=ssh_opts)
 
 
+def _is_system_folder(path: str) -> bool:
+    """True for ``/`` and the system folders of DANGEROUS_DIRS, however they are spelled."""
+    return "/" + posixpath.normpath(path).lstrip("/") in DANGEROUS_DIRS
+
+
 def _load_server_url(raw: Any, host: HostConfig | None, server: ServerConfig) -> str:
     if raw is None or raw == "":
         if host is None:
@@ -426,7 +436,43 @@ def _load_server_url(raw: Any, host: HostConfig | None, server: ServerConfig) ->
     parts = urlsplit(str(raw))
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password:
         raise ConfigError(key("serverUrl"), raw, "must be http(s)://host[:port] without credentials")
+    if parts.query or parts.fragment:
+        raise ConfigError(key("serverUrl"), raw, "must not carry a ?query or #fragment; use the server's root URL")
+    problem = _server_url_path_problem(parts.path)
+    if problem:
+        raise ConfigError(key("serverUrl"), raw, problem)
     return str(raw).rstrip("/")
+
+
+def _server_url_path_problem(path: str) -> str | None:
+    """Why the path of a serverUrl is not the root of a devpi-server, or None.
+
+    The rule: a serverUrl is the server's root. A path is accepted only as an explicit URL prefix
+    (devpi behind a reverse proxy at a path), written as a folder with a trailing ``/``
+    (``https://host/devpi/``), and none of its segments may start with ``+`` (devpi's own routes:
+    ``+simple``, ``+api``, ``+f``...).
+
+    Why the trailing slash decides: devpi's URLs of a user (``/build_bot``), an index
+    (``/build_bot/nightly``, as the manual procedure prints it) and a project are exactly "segments
+    without a trailing slash", and a prefix such as ``/devpi`` is indistinguishable from the user
+    ``devpi``. Reading such a URL as the server made every lookup answer 404, which the providers
+    took as "deleted" (refresh dropped everything, destroy deleted nothing). So an ambiguous path is
+    refused with the fix, instead of guessed; the slash costs a real prefix one character. The
+    client additionally proves at run time that the URL answers like devpi's root (``/+api``).
+    """
+    if path in ("", "/"):
+        return None
+    segments = [s for s in path.split("/") if s]
+    if any(s.startswith("+") for s in segments):
+        return ("points inside devpi (a path segment starting with '+' is one of devpi's own routes, such as "
+                "an index's +simple/ URL for pip); set it to the server's root URL, e.g. http://host:3141")
+    if path.endswith("/"):
+        return None
+    kind = {1: "a devpi user", 2: "a devpi index (user/index)",
+            3: "a devpi project page (user/index/project)"}.get(len(segments), "a page inside devpi")
+    return (f"has a path that looks like the URL of {kind}, not of the server: set it to the server's root URL "
+            "without that path (e.g. http://host:3141). If devpi really runs behind a reverse proxy at this "
+            "path, end the URL with '/' to say so (e.g. https://host/devpi/)")
 
 
 def _load_list(raw: Any, name: str) -> list[Any]:

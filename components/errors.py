@@ -14,6 +14,8 @@ __all__ = [
     "ConflictError",
     "DevpiError",
     "InvalidRequestError",
+    "LoginRefusedError",
+    "NotDevpiError",
     "NotFoundError",
     "PermissionDeniedError",
     "ServerError",
@@ -57,12 +59,29 @@ class AuthenticationError(DevpiError):
     """The credentials were refused (login 401, or /+api reports them as not authenticated)."""
 
 
+class LoginRefusedError(AuthenticationError):
+    """POST /+login answered 401: wrong password or unknown user (devpi does not say which)."""
+
+
+class NotDevpiError(DevpiError):
+    """The configured URL does not lead to devpi-server's root: another web server answered, or a URL
+    inside devpi (a user or index page) was given instead of the server's.
+
+    Deliberately *not* a NotFoundError: a 404 from the wrong server says nothing about whether a
+    user or index exists, so callers that treat "not found" as "already gone" must never see one.
+    """
+
+
 class PermissionDeniedError(DevpiError):
     """403: authenticated, but not allowed (or, for devpi, a missing index on PATCH/DELETE)."""
 
 
 class NotFoundError(DevpiError):
-    """404: the user, index, project, version or file does not exist."""
+    """404: the user, index, project, version or file does not exist.
+
+    Raised only for a 404 that devpi-server itself sent (its ``X-Devpi-*`` headers are present) to a
+    client that has proven its URL is devpi's root; anything else is a NotDevpiError.
+    """
 
 
 class ConflictError(DevpiError):

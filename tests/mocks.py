@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
-from pulumi.runtime import settings as _settings
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SECRET_CONFIG_KEYS = ("rootPassword", "sshPrivateKey", "userPasswords")
@@ -141,7 +140,9 @@ def use_mocks(recorder: MockRecorder, *, preview: bool = False, project: str = "
             else:
                 os.environ[name] = value
         pulumi.runtime.set_all_config({}, [])
-        _settings.SETTINGS = _settings.Settings(project=project, stack=stack)
+        # Public SDK API: new settings and no root stack resource. A root stack left from a run that
+        # registered nothing holds futures of this (closing) loop; the next test must not inherit it.
+        pulumi.runtime.reset_options(project=project, stack=stack)
         # Finish or cancel what the program left running, so no task is destroyed pending (and no
         # "exception never retrieved" noise lands after pytest's summary at interpreter exit).
         pending = [t for t in asyncio.all_tasks(loop) if not t.done()]

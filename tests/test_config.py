@@ -72,6 +72,8 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
     ("untagged image", with_change("server.image", "jonasal/devpi-server"), f"{P}server.image", "version tag"),
     ("relative data dir", with_change("server.dataDir", "data"), f"{P}server.dataDir", "absolute"),
     ("system data dir", with_change("server.dataDir", "/usr"), f"{P}server.dataDir", "system folder"),
+    ("root as data dir", with_change("server.dataDir", "/"), f"{P}server.dataDir", "system folder"),
+    ("root as data dir, doubled", with_change("server.dataDir", "//"), f"{P}server.dataDir", "system folder"),
     ("bad firewall choice", with_change("server.firewallWhenInactive", "ignore"), f"{P}server.firewallWhenInactive",
      "one of fail, skip"),
     ("unknown server key", with_change("server.pypi", True), f"{P}server.pypi", "not a known key"),
@@ -118,6 +120,15 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
      f"{P}indexes[0].retention.keepLast", ">= 0"),
     ("bad server url", with_change("host", ...) | {"serverUrl": "ftp://x", "sshPrivateKey": "k"}, f"{P}serverUrl",
      "http(s)://"),
+    ("index url as server url", with_change("host", ...) | {
+        "serverUrl": "http://devpi.example:3141/build_bot/nightly", "sshPrivateKey": "k"},
+     f"{P}serverUrl", "looks like the URL of a devpi index (user/index)"),
+    ("user url as server url", with_change("host", ...) | {
+        "serverUrl": "http://devpi.example:3141/build_bot", "sshPrivateKey": "k"},
+     f"{P}serverUrl", "looks like the URL of a devpi user"),
+    ("pip url as server url", with_change("host", ...) | {
+        "serverUrl": "http://devpi.example:3141/build_bot/nightly/+simple/", "sshPrivateKey": "k"},
+     f"{P}serverUrl", "points inside devpi"),
     ("neither host nor url", {k: v for k, v in valid().items() if k not in ("host", "sshPrivateKey")},
      f"{P}serverUrl", "is required when no `host`"),
     ("backup keep zero", with_change("backup", {"keep": 0}), f"{P}backup.keep", "between 1 and 1000"),
@@ -149,6 +160,40 @@ class TestSecretsStaySecret:
         with pytest.raises(ConfigError, match=r"rootPassword: must be set as a secret.*\[secret\]") as exc:
             load_stack_config(valid(), secret_keys={"sshPrivateKey", "userPasswords"})
         assert "secret-root" not in str(exc.value)
+
+
+class TestServerUrlIsTheServerRoot:
+    """serverUrl must be devpi's root: a user/index URL made every lookup a 404 read as "deleted"."""
+
+    @staticmethod
+    def load(url: str) -> str:
+        cfg = {k: v for k, v in valid().items() if k not in ("host", "sshPrivateKey")} | {"serverUrl": url}
+        return load_stack_config(cfg).server_url
+
+    @pytest.mark.parametrize("url", ["http://devpi.example:3141", "http://devpi.example:3141/",
+                                     "https://example.com/devpi/", "https://example.com/tools/devpi/"])
+    def test_root_or_explicit_prefix_is_accepted(self, url: str) -> None:
+        assert self.load(url) == url.rstrip("/")
+
+    @pytest.mark.parametrize("url", ["http://devpi.example:3141/build_bot/nightly", "http://devpi.example:3141/build_bot",
+                                     "https://example.com/devpi", "http://devpi.example:3141/a/b/c"])
+    def test_a_path_without_trailing_slash_is_refused_with_the_fix(self, url: str) -> None:
+        with pytest.raises(ConfigError) as exc:
+            self.load(url)
+        message = str(exc.value)
+        assert message.startswith(f"{P}serverUrl: ") and repr(url) in message, "names key and value"
+        assert "server's root URL" in message and "http://host:3141" in message, "says what to use instead"
+        assert "end the URL with '/'" in message, "says how to mark a real reverse-proxy prefix"
+
+    @pytest.mark.parametrize("url", ["http://h:3141/build_bot/nightly/+simple/", "http://h:3141/+api",
+                                     "https://example.com/devpi/+f/"])
+    def test_devpi_routes_are_refused_even_with_a_slash(self, url: str) -> None:
+        with pytest.raises(ConfigError, match="points inside devpi"):
+            self.load(url)
+
+    def test_query_is_refused(self) -> None:
+        with pytest.raises(ConfigError, match="query"):
+            self.load("http://h:3141/?x=1")
 
 
 class TestGoodConfig:

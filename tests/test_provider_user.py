@@ -153,7 +153,7 @@ class TestFailures:
     def test_wrong_root_password_is_an_authentication_error_without_the_password(
             self, devpi_server: DevpiServer, unique: str) -> None:
         p = configured(DevpiUserProvider, devpi_server, password="wrong-root-pw")
-        with pytest.raises(AuthenticationError, match="refused the login of user 'root'") as exc:
+        with pytest.raises(AuthenticationError, match="refused root's login with the stack's rootPassword") as exc:
             p.create(user_props(f"auth{unique}"))
         assert "wrong-root-pw" not in str(exc.value) and f"pw-auth{unique}" not in str(exc.value)
 

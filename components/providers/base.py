@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,8 +29,8 @@ from pulumi.dynamic import CheckFailure, ConfigureRequest, DiffResult, ResourceP
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
-from components.client import DevpiClient, RetryPolicy
-from components.errors import ConfigError
+from components.client import DevpiClient
+from components.errors import AuthenticationError, ConfigError, LoginRefusedError
 from components.settings import PROJECT, ProviderSettings, provider_settings
 
 __all__ = [
@@ -44,6 +45,8 @@ __all__ = [
     "keep_secrets",
     "merge_secret_outputs",
     "plain",
+    "root_login_refused",
+    "shown",
     "with_defaults",
 ]
 
@@ -126,11 +129,33 @@ class Field:
 
 
 def _type_name(value: Any) -> str:
+    """The type to name in a message: a whole float from the wire is the int the user wrote."""
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return "int"
     return type(value).__name__
 
 
+def shown(value: Any) -> str:
+    """``repr`` for messages, with whole numbers as the user wrote them.
+
+    Numbers cross Pulumi's wire as floats, so a ``42`` in the program arrives as ``42.0``; showing
+    ``42.0`` in a check message would point at a value nobody wrote.
+    """
+    return repr(_whole_numbers(value))
+
+
+def _whole_numbers(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_whole_numbers(v) for v in value)
+    return value
+
+
 def _shown(name: str, spec: Field, value: Any) -> str:
-    return "a secret value" if spec.secret else f"{value!r}"
+    return "a secret value" if spec.secret else shown(value)
 
 
 def check_fields(fields: Mapping[str, Field], news: Mapping[str, Any]) -> list[CheckFailure]:
@@ -159,7 +184,7 @@ def check_fields(fields: Mapping[str, Field], news: Mapping[str, Any]) -> list[C
                 continue
             bad = [v for v in value if not (isinstance(v, str) or is_unknown(v))]
             if bad:
-                failures.append(CheckFailure(key, f"{key} must contain only strings, got {bad[0]!r}"))
+                failures.append(CheckFailure(key, f"{key} must contain only strings, got {_shown(key, spec, bad[0])}"))
             continue
         # bool is an int subclass: True is not an acceptable cache expiry, 1 is not a flag.
         ok = isinstance(value, spec.types) and not (isinstance(value, bool) and bool not in spec.types)
@@ -286,17 +311,50 @@ class DevpiProviderBase(ResourceProvider):
     def client(self, user: str = "root", password: str | None = None) -> DevpiClient:
         """A fresh client for one method call: root with the configured password unless told otherwise."""
         settings = self.settings
-        kwargs: dict[str, Any] = {}
-        retry = getattr(self, "retry", None)
-        if retry is not None:
-            kwargs["retry"] = retry
-        timeout = getattr(self, "timeout", None)
-        if timeout is not None:
-            kwargs["timeout"] = timeout
-        return _PooledClient(settings.url, user, settings.password if password is None else password, **kwargs)
+        password = settings.password if password is None else password
+        return _PooledClient(settings.url, user, password, **self._client_options())
+
+    def _client_options(self) -> dict[str, Any]:
+        """``retry``/``timeout`` a test set on this instance (never set before pickling)."""
+        options: dict[str, Any] = {}
+        for name in ("retry", "timeout"):
+            value = getattr(self, name, None)
+            if value is not None:
+                options[name] = value
+        return options
 
     def anonymous_client(self) -> DevpiClient:
-        """A client without credentials (readiness and status probes)."""
-        settings = self.settings
-        retry: RetryPolicy | None = getattr(self, "retry", None)
-        return DevpiClient(settings.url, retry=retry)
+        """A client without credentials: readiness probes and every read devpi serves to anyone.
+
+        devpi lets anonymous callers read users, indexes (with their projects) and the list of all
+        users, also under ``--restrict-modify root`` (docs/devpi-api.md). Reads must not log in: a
+        rotation of root's password that ``pulumi up`` has not yet applied must not break
+        ``pulumi refresh``.
+        """
+        return _PooledClient(self.settings.url, None, None, **self._client_options())
+
+    @contextmanager
+    def root_client(self) -> Iterator[DevpiClient]:
+        """A client acting as root with the stack's rootPassword, for the operations that need it.
+
+        A refused login becomes an error that says what it means here: the stack's rootPassword is
+        not root's current password on the server.
+        """
+        with self.client() as c:
+            try:
+                yield c
+            except LoginRefusedError as exc:
+                raise AuthenticationError(root_login_refused(c.url), method=exc.method, url=exc.url,
+                                          status=exc.status) from exc
+
+
+def root_login_refused(url: str) -> str:
+    """The message for a refused root login in a user/index operation (never contains a password)."""
+    return (
+        f"devpi-server at {url} refused root's login with the stack's rootPassword: it is not root's current "
+        "password on the server. If you have just changed rootPassword, the rotation is still pending: "
+        "`pulumi up` performs it (DevpiRoot runs before users and indexes; `pulumi refresh` works meanwhile, "
+        "since reads need no login). Otherwise set rootPassword to root's current password "
+        "(`pulumi config set --secret rootPassword`), or reset root's password on the host with "
+        "`devpi-passwd --serverdir <serverdir> root` and set that one."
+    )

@@ -16,6 +16,11 @@ devpi quirks this module handles (docs/devpi-api.md §4):
   operation form; ``{"title": null}`` is a 500.
 - PATCH and DELETE of a missing index answer 403, not 404: ``delete`` GETs first.
 - A non-volatile index cannot be deleted (403) until PATCHed ``volatile: true``.
+- devpi deletes an index that others inherit from and leaves them a dangling base, after which it
+  refuses every change of their bases: ``delete`` refuses while other indexes still list it.
+
+Reads (``read``, the existence checks of ``delete``) are anonymous, as devpi allows; writes log in as
+root through ``root_client``.
 """
 
 from __future__ import annotations
@@ -44,10 +49,11 @@ from components.providers.base import (
     diff_fields,
     is_unknown,
     plain,
+    shown,
     with_defaults,
 )
 
-__all__ = ["INDEX_FIELDS", "DevpiIndex", "DevpiIndexProvider", "index_outputs"]
+__all__ = ["INDEX_FIELDS", "DevpiIndex", "DevpiIndexProvider", "dependants_of", "index_outputs"]
 
 
 def _default_acl_upload(props: Mapping[str, Any]) -> Any:
@@ -160,18 +166,18 @@ def _check_semantics(news: Mapping[str, Any], p: Mapping[str, Any]) -> list[Chec
         for key in _STAGE_ONLY:
             if plain(news.get(key)) not in (None, []):
                 failures.append(CheckFailure(
-                    key, f"{key} does not apply to a mirror index (devpi silently drops it), got {news[key]!r}"))
+                    key, f"{key} does not apply to a mirror index (devpi silently drops it), got {shown(news[key])}"))
     elif typ == "stage":
         for key in _MIRROR_ONLY:
             if news.get(key) is not None:
                 failures.append(CheckFailure(
-                    key, f"{key} applies only to mirror indexes (type='mirror'), got {news[key]!r}"))
+                    key, f"{key} applies only to mirror indexes (type='mirror'), got {shown(news[key])}"))
     url = p.get("mirror_url")
     if isinstance(url, str) and not is_unknown(url) and not url.startswith(("http://", "https://")):
-        failures.append(CheckFailure("mirror_url", f"mirror_url must be an http(s) URL, got {url!r}"))
+        failures.append(CheckFailure("mirror_url", f"mirror_url must be an http(s) URL, got {shown(url)}"))
     expiry = p.get("mirror_cache_expiry")
     if isinstance(expiry, int) and not isinstance(expiry, bool) and expiry < 0:
-        failures.append(CheckFailure("mirror_cache_expiry", f"mirror_cache_expiry must be >= 0, got {expiry!r}"))
+        failures.append(CheckFailure("mirror_cache_expiry", f"mirror_cache_expiry must be >= 0, got {shown(expiry)}"))
     bases = p.get("bases")
     if isinstance(bases, list):
         for base in bases:
@@ -181,7 +187,7 @@ def _check_semantics(news: Mapping[str, Any], p: Mapping[str, Any]) -> list[Chec
             failures.append(CheckFailure("bases", f"an index cannot be its own base ({p['owner']}/{p['name']})"))
         names = [b for b in bases if isinstance(b, str) and not is_unknown(b)]
         if len(set(names)) != len(names):
-            failures.append(CheckFailure("bases", f"bases lists an index twice: {bases!r}"))
+            failures.append(CheckFailure("bases", f"bases lists an index twice: {shown(bases)}"))
     whitelist = p.get("mirror_whitelist")
     star_ok = p.get("allow_mirror_whitelist_star") is True or is_unknown(p.get("allow_mirror_whitelist_star"))
     if isinstance(whitelist, list) and "*" in whitelist and not star_ok and (is_unknown(bases) or bases):
@@ -196,13 +202,13 @@ def _check_semantics(news: Mapping[str, Any], p: Mapping[str, Any]) -> list[Chec
                                                      for a in acl):
         failures.append(CheckFailure(
             "acl_upload",
-            f"acl_upload {news.get('acl_upload')!r} lets anyone upload without logging in; "
+            f"acl_upload {shown(news.get('acl_upload'))} lets anyone upload without logging in; "
             "set allow_anonymous_upload=True if this is intended"))
     return failures
 
 
 class DevpiIndexProvider(DevpiProviderBase):
-    """CRUD of one devpi index, acting as root."""
+    """CRUD of one devpi index: writes as root, reads anonymously (as devpi allows)."""
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = check_fields(INDEX_FIELDS, news)
@@ -217,7 +223,7 @@ class DevpiIndexProvider(DevpiProviderBase):
     def create(self, props: dict[str, Any]) -> CreateResult:
         p = normalized_inputs(props)
         index = f"{p['owner']}/{p['name']}"
-        with self.client() as c:
+        with self.root_client() as c:
             try:
                 # PUT answers with the full stored config: no GET needed afterwards.
                 cfg = c.create_index(index, _server_config(p))
@@ -254,10 +260,10 @@ class DevpiIndexProvider(DevpiProviderBase):
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         owner, _, name = id_.partition("/")
-        with self.client() as c:
+        with self.anonymous_client() as c:
             try:
                 cfg = c.get_index(id_)
-            except NotFoundError:
+            except NotFoundError:  # devpi itself said so (the client proved its URL is devpi's root)
                 return ReadResult(id_=None, outs={})  # gone (or its owner was deleted): drop from state
         p = normalized_inputs({**props, "owner": owner, "name": name, "type": cfg.get("type", "stage")})
         outs = index_outputs(p, cfg)
@@ -266,7 +272,7 @@ class DevpiIndexProvider(DevpiProviderBase):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         old = normalized_inputs(olds)
         new = normalized_inputs(news)
-        with self.client() as c:
+        with self.root_client() as c:
             cfg = self._patch(c, id_, old, new)
         if cfg is None:  # only provider-side flags changed
             cfg = {k: old[k] for k in _SERVER_KEYS}
@@ -274,29 +280,60 @@ class DevpiIndexProvider(DevpiProviderBase):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         force = bool(plain(props.get("force_destroy")))
-        with self.client() as c:
+        with self.anonymous_client() as anon:
             try:
-                cfg = c.get_index(id_, projects=True)
+                cfg = anon.get_index(id_, projects=True)
             except NotFoundError:
-                return  # already gone; DELETE would answer 403 for a missing index
-            projects = list(cfg.get("projects") or [])
-            if projects and not force:
-                shown = ", ".join(projects[:10]) + (f" and {len(projects) - 10} more" if len(projects) > 10 else "")
-                raise RuntimeError(
-                    f"refusing to delete devpi index {id_!r}: it still holds {len(projects)} project(s) "
-                    f"({shown}); deleting the index deletes their packages. Move or delete the packages "
-                    "first, or set force_destroy=True on this index."
-                )
-            # devpi refuses to delete a non-volatile index (403). Packages were checked above (or
-            # force_destroy was given), so flipping it to volatile loses nothing undeclared.
-            if cfg.get("volatile") is False:
-                c.modify_index(id_, {"volatile": True})
-            try:
-                c.delete_index(id_)
-            except PermissionDeniedError:
-                if not c.index_exists(id_):
-                    return  # deleted concurrently
-                raise
+                return  # devpi itself says it is gone; DELETE would answer 403 for a missing index
+            _refuse_unsafe_delete(id_, cfg, dependants_of(id_, anon.list_users()), force)
+            with self.root_client() as c:
+                # devpi refuses to delete a non-volatile index (403). Packages were checked above (or
+                # force_destroy was given), so flipping it to volatile loses nothing undeclared.
+                if cfg.get("volatile") is False:
+                    c.modify_index(id_, {"volatile": True})
+                try:
+                    c.delete_index(id_)
+                except PermissionDeniedError:
+                    if not anon.index_exists(id_):
+                        return  # deleted concurrently
+                    raise
+
+
+def _refuse_unsafe_delete(index: str, cfg: Mapping[str, Any], dependants: list[str], force: bool) -> None:
+    """Raise unless deleting ``index`` (config ``cfg``, with projects) loses only what was asked for."""
+    if dependants:
+        # Pulumi deletes dependants before their bases, so an index that still lists this one on
+        # the server now is one this run does not delete (undeclared, or declared with new bases
+        # not applied yet). force_destroy is about packages, not about breaking other indexes.
+        raise RuntimeError(
+            f"refusing to delete devpi index {index!r}: {', '.join(dependants)} still inherit(s) from it "
+            "(their bases list it). devpi would delete it anyway and leave them a dangling base, and then "
+            "refuse every later change of their bases. Remove it from their bases (or delete them) first, "
+            "then delete this index; force_destroy does not override this."
+        )
+    projects = list(cfg.get("projects") or [])
+    if projects and not force:
+        listed = ", ".join(projects[:10]) + (f" and {len(projects) - 10} more" if len(projects) > 10 else "")
+        raise RuntimeError(
+            f"refusing to delete devpi index {index!r}: it still holds {len(projects)} project(s) "
+            f"({listed}); deleting the index deletes their packages. Move or delete the packages "
+            "first, or set force_destroy=True on this index."
+        )
+
+
+def dependants_of(index: str, users: Mapping[str, Any]) -> list[str]:
+    """Pure: the indexes (``user/name``, sorted) whose ``bases`` list ``index``, from devpi's ``GET /``.
+
+    ``GET /`` returns every user with the config of each of their indexes, so one request finds
+    them all. An index listing itself (devpi accepts that) is not a dependant.
+    """
+    found = []
+    for user, ucfg in users.items():
+        for name, icfg in ((ucfg or {}).get("indexes") or {}).items():
+            full = f"{user}/{name}"
+            if full != index and index in ((icfg or {}).get("bases") or []):
+                found.append(full)
+    return sorted(found)
 
 
 class DevpiIndex(Resource, module="devpi", name="Index"):

@@ -7,6 +7,10 @@ secret through ``additional_secret_outputs``.
 Data safety: devpi deletes a user's indexes **and every package in them** together with the user
 (docs/devpi-api.md §3), so ``delete`` refuses while the user still owns indexes unless
 ``force_destroy=True``.
+
+``read`` and the existence check of ``delete`` are anonymous (devpi serves users to anyone), so a
+rotation of root's password that ``pulumi up`` has not applied yet does not break ``pulumi refresh``;
+writes log in as root (``root_client``), and a refused login says what to do.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ def _outputs(inputs: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 class DevpiUserProvider(DevpiProviderBase):
-    """CRUD of one devpi user, acting as root."""
+    """CRUD of one devpi user: writes as root, reads anonymously (as devpi allows)."""
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = check_fields(USER_FIELDS, news)
@@ -79,7 +83,7 @@ class DevpiUserProvider(DevpiProviderBase):
         p = with_defaults(USER_FIELDS, props)
         name = p["name"]
         profile = {k: p[k] for k in _PROFILE if p[k] is not None}
-        with self.client() as c:
+        with self.root_client() as c:
             try:
                 cfg = c.create_user(name, p["password"], **profile)
             except ConflictError as exc:
@@ -103,10 +107,10 @@ class DevpiUserProvider(DevpiProviderBase):
         return {**current, **{k: p[k] for k in _PROFILE}}
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        with self.client() as c:
+        with self.anonymous_client() as c:
             try:
                 cfg = c.get_user(id_)
-            except NotFoundError:
+            except NotFoundError:  # devpi itself said so (the client proved its URL is devpi's root)
                 return ReadResult(id_=None, outs={})  # deleted behind our back: drop from state
         p = with_defaults(USER_FIELDS, props)
         p["name"] = id_
@@ -122,26 +126,27 @@ class DevpiUserProvider(DevpiProviderBase):
         if old["password"] != new["password"]:
             changes["password"] = new["password"]
         if changes:
-            with self.client() as c:
+            with self.root_client() as c:
                 c.modify_user(id_, **changes)
         cfg = {"created": plain(olds.get("created")), **{k: new[k] for k in _PROFILE}}
         return UpdateResult(keep_secrets(_outputs(new, cfg), news))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         force = bool(plain(props.get("force_destroy")))
-        with self.client() as c:
+        with self.anonymous_client() as anon:
             try:
-                cfg = c.get_user(id_)
+                cfg = anon.get_user(id_)
             except NotFoundError:
-                return
-            indexes = dict(cfg.get("indexes") or {})
-            if indexes and not force:
-                raise RuntimeError(
-                    f"refusing to delete devpi user {id_!r}: it still owns the indexes "
-                    f"{', '.join(f'{id_}/{i}' for i in sorted(indexes))}, and devpi deletes a user's indexes "
-                    "and all their packages together with the user. Delete those indexes first, or set "
-                    "force_destroy=True on this user to delete everything."
-                )
+                return  # devpi itself says the user is gone
+        indexes = dict(cfg.get("indexes") or {})
+        if indexes and not force:
+            raise RuntimeError(
+                f"refusing to delete devpi user {id_!r}: it still owns the indexes "
+                f"{', '.join(f'{id_}/{i}' for i in sorted(indexes))}, and devpi deletes a user's indexes "
+                "and all their packages together with the user. Delete those indexes first, or set "
+                "force_destroy=True on this user to delete everything."
+            )
+        with self.root_client() as c:
             for index, icfg in sorted(indexes.items()):
                 # devpi refuses to delete a user owning a non-volatile index (403): make them volatile.
                 if not icfg.get("volatile", True):
