@@ -93,3 +93,31 @@ def test_dependants_of_reads_devpis_user_list() -> None:
     assert dependants_of("a/base", users) == ["a/x", "b/y"]
     assert dependants_of("a/self", users) == []
     assert dependants_of("root/pypi", users) == ["a/x"]
+
+
+class TestForceDeletedUserKeepsOtherUsersBasesWhole:
+    """devpi deletes a user's indexes with the user: another user's index inheriting one of them would
+    be left with a dangling base, so even force_destroy refuses, naming it."""
+
+    def test_refuses_while_another_users_index_inherits(self, devpi_server: DevpiServer,
+                                                         family: dict[str, str]) -> None:
+        from components.providers.user import DevpiUserProvider
+
+        owner = family["base"].split("/")[0]
+        p = configured(DevpiUserProvider, devpi_server)
+        with pytest.raises(RuntimeError, match="of other users inherit") as exc:
+            p.delete(owner, {"name": owner, "force_destroy": True})
+        assert family["other"] in str(exc.value)
+        assert family["child"] not in str(exc.value), "the user's own indexes go with it"
+        assert owner in DevpiClient(devpi_server.url).list_users()
+
+    def test_deletes_when_only_its_own_indexes_inherit(self, devpi_server: DevpiServer, unique: str) -> None:
+        from components.providers.user import DevpiUserProvider
+
+        c = root(devpi_server)
+        user = f"solo{unique}"
+        c.create_user(user, "pw")
+        c.create_index(f"{user}/base", {})
+        c.create_index(f"{user}/child", {"bases": [f"{user}/base"]})
+        configured(DevpiUserProvider, devpi_server).delete(user, {"name": user, "force_destroy": True})
+        assert user not in DevpiClient(devpi_server.url).list_users()

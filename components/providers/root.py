@@ -30,6 +30,7 @@ from components.providers.base import (
     keep_secrets,
     merge_secret_outputs,
     plain,
+    shown,
     with_defaults,
 )
 
@@ -56,7 +57,7 @@ class DevpiRootProvider(DevpiProviderBase):
         if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and not (
                 math.isfinite(timeout) and timeout > 0):
             failures.append(CheckFailure("ready_timeout", f"ready_timeout must be a positive number of seconds, "
-                                                          f"got {timeout!r}"))
+                                                          f"got {shown(timeout)}"))
         return CheckResult(keep_secrets(with_defaults(ROOT_FIELDS, news), news), failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:

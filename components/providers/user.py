@@ -34,6 +34,7 @@ from components.providers.base import (
     plain,
     with_defaults,
 )
+from components.providers.index import dependants_of
 
 __all__ = ["USER_FIELDS", "DevpiUser", "DevpiUserProvider"]
 
@@ -138,13 +139,24 @@ class DevpiUserProvider(DevpiProviderBase):
                 cfg = anon.get_user(id_)
             except NotFoundError:
                 return  # devpi itself says the user is gone
-        indexes = dict(cfg.get("indexes") or {})
+            indexes = dict(cfg.get("indexes") or {})
+            everyone = anon.list_users() if indexes else {}
         if indexes and not force:
             raise RuntimeError(
                 f"refusing to delete devpi user {id_!r}: it still owns the indexes "
                 f"{', '.join(f'{id_}/{i}' for i in sorted(indexes))}, and devpi deletes a user's indexes "
                 "and all their packages together with the user. Delete those indexes first, or set "
                 "force_destroy=True on this user to delete everything."
+            )
+        # Even with force_destroy: indexes of other users that inherit one of this user's indexes would
+        # be left with a dangling base, and devpi then refuses every later change to them.
+        outside = sorted({d for ix in indexes for d in dependants_of(f"{id_}/{ix}", everyone)
+                          if not d.startswith(f"{id_}/")})
+        if outside:
+            raise RuntimeError(
+                f"refusing to delete devpi user {id_!r}: the indexes {', '.join(outside)} of other users inherit "
+                f"its indexes through their bases, and would be left with a base that no longer exists. Remove "
+                "those bases (or delete those indexes) first."
             )
         with self.root_client() as c:
             for index, icfg in sorted(indexes.items()):
