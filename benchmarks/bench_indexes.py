@@ -37,7 +37,7 @@ from requests.adapters import HTTPAdapter
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from components.client import TOKENS, DevpiClient  # noqa: E402
+from components.devpi.client import TOKENS, DevpiClient  # noqa: E402
 from components.providers.index import DevpiIndexProvider  # noqa: E402
 from tests.fixtures.devpi import DevpiServer, start_devpi_server  # noqa: E402
 from tests.fixtures.provider_host import (  # noqa: E402

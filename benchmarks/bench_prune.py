@@ -35,10 +35,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from components.client import DevpiClient  # noqa: E402
+from components.config.retention import RetentionPolicy  # noqa: E402
+from components.devpi.client import DevpiClient  # noqa: E402
 from components.lifecycle.common import BusyGate  # noqa: E402
 from components.lifecycle.prune import prune_index  # noqa: E402
-from components.retention import RetentionPolicy  # noqa: E402
 from tests.fixtures.devpi import BIN, start_devpi_server  # noqa: E402
 from tests.support import make_wheel  # noqa: E402
 

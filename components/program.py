@@ -12,10 +12,10 @@ from typing import Any
 
 import pulumi
 
-from components.config import StackConfig, load_stack_config
-from components.errors import ConfigError
-from components.registry import DevpiRegistry, RegistrySecrets
-from components.settings import PROJECT
+from components.config.connection import PROJECT
+from components.config.errors import ConfigError
+from components.config.stack import StackConfig, load_stack_config
+from components.registry.component import DevpiRegistry, RegistrySecrets
 
 __all__ = ["StackConfigError", "define_registry", "mask_config_error", "read_stack_config"]
 

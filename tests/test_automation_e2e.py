@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from components.client import DevpiClient
-from components.errors import NotFoundError
+from components.devpi.client import DevpiClient
+from components.devpi.errors import NotFoundError
 from tests.engine.harness import engine_env, find_pulumi
 from tests.fixtures.devpi import DevpiServer
 from tests.support import missing_fixture

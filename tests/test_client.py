@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from components.client import TOKENS, DevpiClient, RetryPolicy, release_files_of
-from components.errors import (
+from components.devpi.client import TOKENS, DevpiClient, RetryPolicy, release_files_of
+from components.devpi.errors import (
     AuthenticationError,
     ConflictError,
     InvalidRequestError,

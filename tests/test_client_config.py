@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from components.client import DevpiClient
-from components.client_config import (
+from components.config.stack import load_stack_config
+from components.devpi.client import DevpiClient
+from components.registry.client_config import (
     index_urls,
     pip_conf,
     pypirc,
@@ -19,8 +20,7 @@ from components.client_config import (
     requirements_header,
     twine_command,
 )
-from components.config import load_stack_config
-from components.registry import registry_outputs
+from components.registry.component import registry_outputs
 from tests.fixtures.devpi import DevpiServer
 from tests.support import make_wheel
 

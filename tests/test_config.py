@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import DEFAULT_IMAGE, load_stack_config
-from components.errors import ConfigError
+from components.config.errors import ConfigError
+from components.config.stack import DEFAULT_IMAGE, load_stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeButWellFormedKeyForTests0123456789"

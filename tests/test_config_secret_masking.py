@@ -13,7 +13,7 @@ import json
 import pulumi
 import pytest
 
-from components.errors import ConfigError
+from components.config.errors import ConfigError
 from components.program import define_registry
 from tests.mocks import MockRecorder, use_mocks
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from components.client import DevpiClient
-from components.container_spec import SERVER_DIR, BindMount, ContainerSpec, container_spec, docker_run_args
-from components.errors import AuthenticationError, NotFoundError
-from components.server import ServerArgs
+from components.devpi.client import DevpiClient
+from components.devpi.errors import AuthenticationError, NotFoundError
+from components.server.component import ServerArgs
+from components.server.spec import SERVER_DIR, BindMount, ContainerSpec, container_spec, docker_run_args
 from tests.fixtures.docker import DockerEngine
 from tests.support import free_port, make_wheel
 

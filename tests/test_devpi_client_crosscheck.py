@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from components.client import DevpiClient
+from components.devpi.client import DevpiClient
 from components.providers.index import INDEX_FIELDS, DevpiIndexProvider
 from components.providers.user import DevpiUserProvider
 from tests.fixtures.devpi import DevpiServer

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from components import config as config_module
-from components.config import TOP_LEVEL_KEYS, load_stack_config
-from components.retention import _KEYS as RETENTION_KEYS
+from components.config import stack as config_module
+from components.config.retention import _KEYS as RETENTION_KEYS
+from components.config.stack import TOP_LEVEL_KEYS, load_stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

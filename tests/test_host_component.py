@@ -9,9 +9,9 @@ import pulumi
 import pytest
 from pulumi.runtime.stack import wait_for_rpcs
 
-from components.errors import ConfigError
-from components.host import HOST_SETUP_TYPE, HostArgs, HostSetup
-from components.host_scripts import HostPlan, render_steps
+from components.config.errors import ConfigError
+from components.host.component import HOST_SETUP_TYPE, HostArgs, HostSetup
+from components.host.scripts import HostPlan, render_steps
 from tests.mocks import MockRecorder, Recorded, unwrap_secret, use_mocks
 
 COMMAND = "command:remote:Command"

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from components.host_scripts import HostPlan, Step, fcontext_spec, render_steps
+from components.host.scripts import HostPlan, Step, fcontext_spec, render_steps
 from tests.fixtures.firewalld import Firewalld, PrivateBus
 from tests.fixtures.sshd import (
     DEBIAN_12_OS_RELEASE,
@@ -129,7 +129,7 @@ class TestDataFolder:
 
     def test_hostile_path_is_created_literally(self, fake_rhel_host: FakeHost) -> None:
         """The renderer quotes any path (HostPlan refuses blanks only for SELinux's sake)."""
-        from components.host_scripts import Privilege, as_command, render_data_dir
+        from components.host.scripts import Privilege, as_command, render_data_dir
 
         marker = fake_rhel_host.workdir / "pwned"
         hostile = fake_rhel_host.workdir / "my dir" / f"$(touch {marker})" / "`id`;x"

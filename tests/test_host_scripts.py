@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from components.errors import ConfigError
-from components.host_scripts import (
+from components.config.errors import ConfigError
+from components.host.scripts import (
     HostPlan,
     Privilege,
     as_command,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from components.client import DevpiClient
+from components.devpi.client import DevpiClient
 from components.providers.index import DevpiIndexProvider, dependants_of
 from tests.fixtures.devpi import DevpiServer
 from tests.fixtures.provider_host import configured

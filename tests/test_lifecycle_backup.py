@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from components.backup import BackupArgs, BackupSchedule
-from components.backup_scripts import (
+from components.backup.component import BackupArgs, BackupSchedule
+from components.backup.scripts import (
     BackupPlan,
     render_backup_script,
     render_install_script,
@@ -27,8 +27,8 @@ from components.backup_scripts import (
     render_uninstall_script,
     script_hash,
 )
-from components.client import TOKENS, DevpiClient, release_files_of
-from components.errors import ConfigError
+from components.config.errors import ConfigError
+from components.devpi.client import TOKENS, DevpiClient, release_files_of
 from components.lifecycle import backup as backup_mod
 from components.lifecycle.cli import main
 from components.lifecycle.common import LifecycleError

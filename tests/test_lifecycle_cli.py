@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from components.client import DevpiClient
+from components.devpi.client import DevpiClient
 from components.lifecycle.cli import build_parser, main
 from tests.fixtures.devpi import DevpiServer
 from tests.support import free_port, make_wheel

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from components.client import DevpiClient
+from components.devpi.client import DevpiClient
 from components.lifecycle.cli import build_parser, main
 from tests.fixtures.devpi import DevpiServer
 from tests.support import make_wheel

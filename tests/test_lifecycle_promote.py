@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from components.client import DevpiClient, ReleaseFile
-from components.errors import NotFoundError
+from components.devpi.client import DevpiClient, ReleaseFile
+from components.devpi.errors import NotFoundError
 from components.lifecycle.common import LifecycleError
 from components.lifecycle.promote import compare_files, parse_requirement, promote
 from tests.fixtures.devpi import DevpiServer

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from packaging.version import Version
 
-from components.client import DevpiClient
-from components.errors import ConfigError, NotFoundError
+from components.config.errors import ConfigError
+from components.config.retention import RetentionPolicy, VersionInfo, plan_prune
+from components.devpi.client import DevpiClient
+from components.devpi.errors import NotFoundError
 from components.lifecycle.cli import main
 from components.lifecycle.common import BusyGate, BusyLimits, LifecycleError, busy_reason
 from components.lifecycle.prune import prune_index, uploaded_at
 from components.lifecycle.remove import apply_remove, missing_version_message, plan_remove
-from components.retention import RetentionPolicy, VersionInfo, plan_prune
 from tests.fixtures.devpi import DevpiServer
 from tests.support import make_wheel
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from components.client import DevpiClient
+from components.devpi.client import DevpiClient
 from components.lifecycle import backup as backup_mod
 from components.lifecycle.cli import main
 from tests.fixtures.devpi import DevpiServer

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from components.client import DevpiClient, RetryPolicy
-from components.errors import ServerUnreachableError
+from components.devpi.client import DevpiClient, RetryPolicy
+from components.devpi.errors import ServerUnreachableError
 from components.lifecycle.cli import main
 from tests.support import free_port
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from components.client import DevpiClient
-from components.errors import AuthenticationError
+from components.devpi.client import DevpiClient
+from components.devpi.errors import AuthenticationError
 from components.providers.index import DevpiIndexProvider
 from components.providers.user import DevpiUserProvider
 from tests.fixtures.devpi import DevpiServer

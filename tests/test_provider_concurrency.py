@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from components.client import DevpiClient
+from components.devpi.client import DevpiClient
 from components.providers.index import DevpiIndexProvider
 from tests.fixtures.devpi import DevpiServer
 from tests.fixtures.provider_host import ProviderHost, from_struct, provider_prop

@@ -16,11 +16,11 @@ from google.protobuf import empty_pb2
 from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2
 
-from components.client import DevpiClient
+from components.config.connection import PROJECT
+from components.devpi.client import DevpiClient
 from components.providers.index import DevpiIndexProvider
 from components.providers.root import DevpiRootProvider
 from components.providers.user import DevpiUserProvider
-from components.settings import PROJECT
 from tests.fixtures.devpi import DevpiServer
 from tests.fixtures.provider_host import ProviderHost, from_struct, provider_prop, secret, stack_config
 

@@ -9,8 +9,8 @@ import pytest
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
-from components.client import DevpiClient, RetryPolicy
-from components.errors import ConflictError, InvalidRequestError, ServerUnreachableError
+from components.devpi.client import DevpiClient, RetryPolicy
+from components.devpi.errors import ConflictError, InvalidRequestError, ServerUnreachableError
 from components.providers.index import INDEX_FIELDS, DevpiIndexProvider
 from tests.fixtures.devpi import DevpiServer
 from tests.fixtures.provider_host import configured

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pulumi.output import Unknown
 
-from components.client import DevpiClient, RetryPolicy
-from components.errors import AuthenticationError, ServerUnreachableError
+from components.devpi.client import DevpiClient, RetryPolicy
+from components.devpi.errors import AuthenticationError, ServerUnreachableError
 from components.providers.root import DevpiRootProvider
 from tests.fixtures.devpi import DevpiServer
 from tests.fixtures.provider_host import configured

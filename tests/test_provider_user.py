@@ -10,8 +10,8 @@ import pytest
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
-from components.client import DevpiClient, RetryPolicy
-from components.errors import AuthenticationError, ConflictError, ServerUnreachableError
+from components.devpi.client import DevpiClient, RetryPolicy
+from components.devpi.errors import AuthenticationError, ConflictError, ServerUnreachableError
 from components.providers.base import NotConfiguredError
 from components.providers.user import DevpiUserProvider
 from tests.fixtures.devpi import DevpiServer

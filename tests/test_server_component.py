@@ -13,15 +13,15 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.container_spec import (
+from components.config.errors import ConfigError
+from components.server.component import COMPONENT_TYPE, DevpiServer, ServerArgs
+from components.server.spec import (
     HEALTHCHECK_COMMAND,
     SERVER_DIR,
     container_spec,
     docker_run_args,
     floating_tag,
 )
-from components.errors import ConfigError
-from components.server import COMPONENT_TYPE, DevpiServer, ServerArgs
 from tests.mocks import MockRecorder, Recorded, resolve, settle, unwrap_secret, use_mocks
 
 CONTAINER = "docker:index/container:Container"

@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import requests
 
-from components.client import PROOFS, DevpiClient, release_files_of
-from components.errors import NotDevpiError
+from components.devpi.client import PROOFS, DevpiClient, release_files_of
+from components.devpi.errors import NotDevpiError
 from components.lifecycle.du import measure
 from components.lifecycle.promote import promote
 from tests.fixtures.devpi import DevpiServer

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from components.client import PROOFS, DevpiClient, RetryPolicy
-from components.errors import DevpiError, NotDevpiError, NotFoundError
+from components.devpi.client import PROOFS, DevpiClient, RetryPolicy
+from components.devpi.errors import DevpiError, NotDevpiError, NotFoundError
 from components.providers.index import DevpiIndexProvider
 from components.providers.root import DevpiRootProvider
 from components.providers.user import DevpiUserProvider

@@ -21,10 +21,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from components.client import DevpiClient, RetryPolicy
-from components.errors import ConfigError, DevpiError
-from components.naming import index_spec_problem
-from components.retention import RetentionPolicy
+from components.config.errors import ConfigError
+from components.config.retention import RetentionPolicy
+from components.devpi.client import DevpiClient, RetryPolicy
+from components.devpi.errors import DevpiError
+from components.devpi.names import index_spec_problem
 
 from . import backup as backup_mod
 from . import du as du_mod

@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
-from components.errors import ConfigError
-from components.retention import RetentionPolicy
-from components.settings import DEFAULT_PORT, PROJECT, default_server_url
+from components.config.connection import DEFAULT_PORT, PROJECT, default_server_url
+from components.config.errors import ConfigError
+from components.config.retention import RetentionPolicy
 
 from .common import LifecycleError
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.client import DevpiClient, ReleaseFile, release_files_of
+from components.devpi.client import DevpiClient, ReleaseFile, release_files_of
 
 from .common import LifecycleError, Progress
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from components.client import DevpiClient, ReleaseFile, release_files_of
-from components.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from components.devpi.client import DevpiClient, ReleaseFile, release_files_of
+from components.devpi.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 
 from .common import LifecycleError, UsageError
 

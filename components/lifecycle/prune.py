@@ -1,4 +1,4 @@
-"""``prune``: apply a retention policy (components.retention) to an index.
+"""``prune``: apply a retention policy (components.config.retention) to an index.
 
 Fast by construction: one keep-alive session, one request per project to learn every version with
 its files and upload times (``GET /<u>/<i>/<project>?ignore_bases``), then one DELETE per removed
@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from components.client import DevpiClient, release_files_of
-from components.errors import NotFoundError, PermissionDeniedError
-from components.retention import Decision, Plan, RetentionPolicy, VersionInfo, plan_prune
+from components.config.retention import Decision, Plan, RetentionPolicy, VersionInfo, plan_prune
+from components.devpi.client import DevpiClient, release_files_of
+from components.devpi.errors import NotFoundError, PermissionDeniedError
 
 from .common import BusyGate, LifecycleError, Progress
 
@@ -137,7 +137,7 @@ def _delete_all(client: DevpiClient, index: str, removals: Sequence[Decision], r
                 bar: Progress | None) -> None:
     """DELETE each version, ``jobs`` requests in flight (devpi serializes the commits, but request
     handling, auth and the response overlap: ~1.5x with 4 on devpi-server 6.20.3). Each worker thread
-    has its own keep-alive client; the login token is shared (components.client token cache)."""
+    has its own keep-alive client; the login token is shared (components.devpi.client token cache)."""
     jobs = max(1, jobs) if make_client is not None else 1
     local = threading.local()
     clones: list[DevpiClient] = []

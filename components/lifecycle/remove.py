@@ -15,8 +15,8 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from components.client import DevpiClient, normalize
-from components.errors import NotFoundError, PermissionDeniedError
+from components.devpi.client import DevpiClient, normalize
+from components.devpi.errors import NotFoundError, PermissionDeniedError
 
 from .common import LifecycleError
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.client import DevpiClient
+from components.devpi.client import DevpiClient
 
 from .common import busy_reason
 from .connection import StackConfig
@@ -96,7 +96,7 @@ class StatusReport:
 
 
 def gather(client: DevpiClient, stack: StackConfig | None, now: float) -> StatusReport:
-    from components.errors import DevpiError
+    from components.devpi.errors import DevpiError
 
     report = StatusReport(url=client.url, reachable=False)
     try:

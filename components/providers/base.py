@@ -4,7 +4,7 @@ Providers are pickled **by reference** (this module is importable, never ``__mai
 pickled form is the class path plus an empty instance ``__dict__``: no URL, no password, no session.
 The provider host calls :meth:`DevpiProviderBase.configure` once per process with the whole stack
 config (secrets decrypted); the URL and root's password come from there, and each provider method
-builds its own :class:`~components.client.DevpiClient` (the host runs 4 threads on one provider
+builds its own :class:`~components.devpi.client.DevpiClient` (the host runs 4 threads on one provider
 instance, so nothing per-call may live on ``self``). Login tokens are shared per process by the
 client's token cache, so N resources cost one login.
 
@@ -29,9 +29,10 @@ from pulumi.dynamic import CheckFailure, ConfigureRequest, DiffResult, ResourceP
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
-from components.client import DevpiClient
-from components.errors import AuthenticationError, ConfigError, LoginRefusedError
-from components.settings import PROJECT, ProviderSettings, provider_settings
+from components.config.connection import PROJECT, ProviderSettings, provider_settings
+from components.config.errors import ConfigError
+from components.devpi.client import DevpiClient
+from components.devpi.errors import AuthenticationError, LoginRefusedError
 
 __all__ = [
     "REQUIRED_CONFIG_KEYS",

@@ -39,9 +39,9 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from components.client import DevpiClient, normalize
-from components.errors import ConflictError, NotFoundError, PermissionDeniedError
-from components.naming import INDEX_TYPES, index_name_problem, index_spec_problem, user_name_problem
+from components.devpi.client import DevpiClient, normalize
+from components.devpi.errors import ConflictError, NotFoundError, PermissionDeniedError
+from components.devpi.names import INDEX_TYPES, index_name_problem, index_spec_problem, user_name_problem
 from components.providers.base import (
     DevpiProviderBase,
     Field,

@@ -20,8 +20,8 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
-from components.client import TOKENS, DevpiClient
-from components.errors import AuthenticationError
+from components.devpi.client import TOKENS, DevpiClient
+from components.devpi.errors import AuthenticationError
 from components.providers.base import (
     DevpiProviderBase,
     Field,

@@ -20,9 +20,9 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
-from components.client import DevpiClient
-from components.errors import ConflictError, NotFoundError
-from components.naming import user_name_problem
+from components.devpi.client import DevpiClient
+from components.devpi.errors import ConflictError, NotFoundError
+from components.devpi.names import user_name_problem
 from components.providers.base import (
     DevpiProviderBase,
     Field,

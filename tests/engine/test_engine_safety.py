@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from components.client import DevpiClient
+from components.devpi.client import DevpiClient
 from tests.engine.conftest import configure
 from tests.engine.harness import PulumiProject
 from tests.fixtures.devpi import DevpiServer

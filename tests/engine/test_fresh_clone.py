@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from components.client import DevpiClient
+from components.devpi.client import DevpiClient
 from tests.engine.conftest import configure, pip_env
 from tests.engine.harness import ROOT, VENV, PulumiProject, engine_env
 from tests.fixtures.devpi import DevpiServer

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from components.client import DevpiClient
-from components.errors import AuthenticationError
+from components.devpi.client import DevpiClient
+from components.devpi.errors import AuthenticationError
 from tests.engine.conftest import USER_PASSWORD, configure, pip_env
 from tests.engine.harness import EngineError, PulumiProject
 from tests.fixtures.devpi import DevpiServer

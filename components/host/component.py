@@ -1,6 +1,6 @@
 """The RHEL 8 host prepared for devpi: checks, data folder, SELinux label, firewall port.
 
-``HostSetup`` runs the scripts of :mod:`components.host_scripts` over SSH, one pulumi-command
+``HostSetup`` runs the scripts of :mod:`components.host.scripts` over SSH, one pulumi-command
 ``remote.Command`` per step, each step waiting for the one before (preflight → data folder →
 SELinux → firewall). It exposes the SSH ``connection`` (for other components that run commands on
 the host), the ``data_dir`` and ``ready``: the resources a container must depend on.
@@ -18,8 +18,8 @@ from typing import Any, cast
 import pulumi
 from pulumi_command import remote
 
-from components.errors import ConfigError
-from components.host_scripts import DEFAULT_DATA_DIR, FirewallWhenInactive, HostPlan, Step, render_steps
+from components.config.errors import ConfigError
+from components.host.scripts import DEFAULT_DATA_DIR, FirewallWhenInactive, HostPlan, Step, render_steps
 
 __all__ = ["HOST_SETUP_TYPE", "HostArgs", "HostSetup"]
 

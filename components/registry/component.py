@@ -22,7 +22,12 @@ from typing import Any
 
 import pulumi
 
-from components.client_config import (
+from components.config.stack import PYPI_MIRROR, IndexConfig, StackConfig
+from components.providers.index import DevpiIndex
+from components.providers.latch import InitialValue
+from components.providers.root import DevpiRoot
+from components.providers.user import DevpiUser
+from components.registry.client_config import (
     index_urls,
     pip_conf,
     pypirc,
@@ -30,11 +35,6 @@ from components.client_config import (
     requirements_header,
     twine_command,
 )
-from components.config import PYPI_MIRROR, IndexConfig, StackConfig
-from components.providers.index import DevpiIndex
-from components.providers.latch import InitialValue
-from components.providers.root import DevpiRoot
-from components.providers.user import DevpiUser
 
 __all__ = ["DevpiRegistry", "RegistrySecrets", "registry_outputs"]
 
@@ -105,8 +105,8 @@ class DevpiRegistry(pulumi.ComponentResource):
         # over the API (DevpiRoot), with no container replacement and no downtime.
         initial = InitialValue(f"{name}-initial-root-password", value=secrets.root_password, opts=child)
         if config.host is not None:
-            from components.host import HostArgs, HostSetup
-            from components.server import DevpiServer, ServerArgs
+            from components.host.component import HostArgs, HostSetup
+            from components.server.component import DevpiServer, ServerArgs
 
             if secrets.ssh_private_key is None:
                 raise ValueError("an SSH private key is required when the host is managed")
@@ -176,7 +176,7 @@ class DevpiRegistry(pulumi.ComponentResource):
 
         self.backup = None
         if config.backup.enabled and self.host is not None and self.server is not None:
-            from components.backup import BackupArgs, BackupSchedule
+            from components.backup.component import BackupArgs, BackupSchedule
 
             self.backup = BackupSchedule(
                 f"{name}-backup",

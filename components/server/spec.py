@@ -1,7 +1,7 @@
 """What the devpi-server container looks like, computed once as plain data.
 
 ``container_spec`` turns the server settings into a frozen ``ContainerSpec`` that both the Pulumi
-component (``components.server.DevpiServer``) and the real-container tests (through
+component (``components.server.component.DevpiServer``) and the real-container tests (through
 ``docker_run_args``) use, so the tests run exactly the container the stack declares.
 
 The facts it encodes (docs/devpi-api.md §8, docs/seed-workflow.md):
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from components.errors import ConfigError
+from components.config.errors import ConfigError
 
 __all__ = [
     "CONTAINER_PORT",
@@ -73,7 +73,7 @@ _FLOATING = re.compile(r"latest(-.*)?|\d+(\.\d+)?(-.*)?")
 
 
 class ContainerSettings(Protocol):
-    """What ``container_spec`` reads; ``components.server.ServerArgs`` provides it."""
+    """What ``container_spec`` reads; ``components.server.component.ServerArgs`` provides it."""
 
     @property
     def image(self) -> str: ...

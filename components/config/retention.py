@@ -30,7 +30,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from components.errors import ConfigError
+from components.config.errors import ConfigError
 
 __all__ = [
     "Decision",

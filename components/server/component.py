@@ -1,7 +1,7 @@
 """The devpi-server container on the RHEL 8 host, as one Pulumi component.
 
 ``DevpiServer`` owns three children: a Docker provider that reaches the host's engine over SSH, the
-pulled image, and the container described by ``components.container_spec``. Host preparation (data
+pulled image, and the container described by ``components.server.spec``. Host preparation (data
 folder, firewall, SELinux) belongs to other resources; pass them as ``depends_on`` in ``opts``.
 """
 
@@ -13,7 +13,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.container_spec import (
+from components.config.connection import PROJECT
+from components.config.errors import ConfigError
+from components.server.spec import (
     CONTAINER_PORT,
     DEFAULT_CONTAINER_NAME,
     DEFAULT_IMAGE,
@@ -21,8 +23,6 @@ from components.container_spec import (
     ContainerSpec,
     container_spec,
 )
-from components.errors import ConfigError
-from components.settings import PROJECT
 
 __all__ = ["DEFAULT_DATA_DIR", "DevpiServer", "ServerArgs"]
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.errors import ConfigError
+from components.config.errors import ConfigError
 
 __all__ = ["DEFAULT_PORT", "PROJECT", "ProviderSettings", "default_server_url", "provider_settings"]
 

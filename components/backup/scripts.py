@@ -19,7 +19,7 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from components.errors import ConfigError
+from components.config.errors import ConfigError
 
 __all__ = [
     "BackupPlan",

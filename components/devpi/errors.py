@@ -10,7 +10,6 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
-    "ConfigError",
     "ConflictError",
     "DevpiError",
     "InvalidRequestError",
@@ -94,14 +93,3 @@ class InvalidRequestError(DevpiError):
 
 class ServerError(DevpiError):
     """5xx after retries: devpi-server failed."""
-
-
-class ConfigError(ValueError):
-    """Stack or resource configuration is invalid; the message names the key path and the value."""
-
-    def __init__(self, path: str, value: object, problem: str, *, secret: bool = False) -> None:
-        self.path = path
-        self.value = "[secret]" if secret else value
-        self.problem = problem
-        shown = "[secret]" if secret else repr(value)
-        super().__init__(f"{path}: {problem} (got {shown})")

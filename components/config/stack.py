@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from components.errors import ConfigError
-from components.naming import index_name_problem, index_spec_problem, user_name_problem
-from components.retention import RetentionPolicy
-from components.settings import DEFAULT_PORT, PROJECT, default_server_url
+from components.config.connection import DEFAULT_PORT, PROJECT, default_server_url
+from components.config.errors import ConfigError
+from components.config.retention import RetentionPolicy
+from components.devpi.names import index_name_problem, index_spec_problem, user_name_problem
 
 __all__ = [
     "DEFAULT_DATA_DIR",

@@ -33,7 +33,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util import Timeout
 from urllib3.util.retry import Retry
 
-from components.errors import (
+from components.devpi.errors import (
     AuthenticationError,
     ConflictError,
     DevpiError,

@@ -23,7 +23,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Literal
 
-from components.errors import ConfigError
+from components.config.errors import ConfigError
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -89,7 +89,7 @@ def _header(step: str, privilege: Privilege) -> str:
     # sbin folders appended (not prepended) so getenforce/semanage/restorecon are found for a sudo
     # user whose PATH lacks them, while anything earlier on PATH still wins.
     return (
-        "# devpi-registry host step: " + step + " (rendered by components/host_scripts.py)\n"
+        "# devpi-registry host step: " + step + " (rendered by components/host/scripts.py)\n"
         "set -euo pipefail\n"
         'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"\n'
         "export PATH\n"

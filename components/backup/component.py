@@ -1,5 +1,5 @@
 """``BackupSchedule``: a systemd timer on the host that backs devpi up with devpi-export, keeping
-the newest N archives (scripts rendered by components.backup_scripts; why devpi-export and not a
+the newest N archives (scripts rendered by components.backup.scripts; why devpi-export and not a
 tar of the data folder: see components/lifecycle/backup.py).
 
 Installed with one ``pulumi_command.remote.Command``: ``create`` installs (idempotent), ``delete``
@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 from pulumi_command import remote
 
-from components.backup_scripts import (
+from components.backup.scripts import (
     BackupPlan,
     render_install_script,
     render_uninstall_script,
