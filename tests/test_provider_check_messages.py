@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from components.providers.base import shown
 from components.providers.index import DevpiIndexProvider
+from components.providers.schema import shown
 from components.providers.user import DevpiUserProvider
 
 

@@ -42,16 +42,8 @@ from pulumi.dynamic import (
 from components.devpi.client import DevpiClient, normalize
 from components.devpi.errors import ConflictError, NotFoundError, PermissionDeniedError
 from components.devpi.names import INDEX_TYPES, index_name_problem, index_spec_problem, user_name_problem
-from components.providers.base import (
-    DevpiProviderBase,
-    Field,
-    check_fields,
-    diff_fields,
-    is_unknown,
-    plain,
-    shown,
-    with_defaults,
-)
+from components.providers.base import DevpiProviderBase
+from components.providers.schema import Field, check_fields, diff_fields, is_unknown, plain, shown, with_defaults
 
 __all__ = ["INDEX_FIELDS", "DevpiIndex", "DevpiIndexProvider", "dependants_of", "index_outputs"]
 

@@ -22,7 +22,7 @@ from pulumi.dynamic import (
     UpdateResult,
 )
 
-from components.providers.base import merge_secret_outputs
+from components.providers.schema import merge_secret_outputs
 
 __all__ = ["InitialValue", "InitialValueProvider"]
 

@@ -22,8 +22,8 @@ from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, 
 
 from components.devpi.client import TOKENS, DevpiClient
 from components.devpi.errors import AuthenticationError
-from components.providers.base import (
-    DevpiProviderBase,
+from components.providers.base import DevpiProviderBase
+from components.providers.schema import (
     Field,
     check_fields,
     diff_fields,

@@ -23,8 +23,9 @@ from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Re
 from components.devpi.client import DevpiClient
 from components.devpi.errors import ConflictError, NotFoundError
 from components.devpi.names import user_name_problem
-from components.providers.base import (
-    DevpiProviderBase,
+from components.providers.base import DevpiProviderBase
+from components.providers.index import dependants_of
+from components.providers.schema import (
     Field,
     check_fields,
     diff_fields,
@@ -34,7 +35,6 @@ from components.providers.base import (
     plain,
     with_defaults,
 )
-from components.providers.index import dependants_of
 
 __all__ = ["USER_FIELDS", "DevpiUser", "DevpiUserProvider"]
 
