@@ -37,7 +37,7 @@ from requests.adapters import HTTPAdapter
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from components.devpi.client import TOKENS, DevpiClient  # noqa: E402
+from components.devpi.client import DEFAULT_STATE, DevpiClient  # noqa: E402
 from components.providers.index import DevpiIndexProvider  # noqa: E402
 from tests.fixtures.devpi import DevpiServer, start_devpi_server  # noqa: E402
 from tests.fixtures.provider_host import (  # noqa: E402
@@ -114,7 +114,7 @@ class Contender:
 def provider_contender(server: DevpiServer, owner: str, n: int) -> tuple[Contender, int]:
     """The provider methods in-process; also returns the requests a preview (check+diff of n) made."""
     p = configured(DevpiIndexProvider, server)
-    TOKENS.clear()
+    DEFAULT_STATE.clear()
     with Counting() as counter:
         inputs = [p.check({}, {"owner": owner, "name": f"p{i}"}).inputs for i in range(n)]
         assert not any(p.diff(f"{owner}/p{i}", inputs[i], inputs[i]).changes for i in range(n))

@@ -14,6 +14,7 @@ import pulumi
 
 from components.config.connection import PROJECT
 from components.config.errors import ConfigError
+from components.config.sources import engine_config
 from components.config.stack import StackConfig, load_stack_config
 from components.registry.component import DevpiRegistry, RegistrySecrets
 
@@ -24,16 +25,6 @@ MASK = "[secret]"
 
 class StackConfigError(ConfigError, pulumi.RunError):
     """A stack config problem, shown by the engine as one message (a RunError has no traceback)."""
-
-
-def _raw_config() -> tuple[dict[str, Any], set[str]]:
-    """This project's config keys (bare names) as the engine handed them to the program, and the bare
-    names of those the engine holds as secrets — both through the SDK's public runtime API."""
-    prefix = f"{PROJECT}:"
-    everything = pulumi.runtime.get_config_env()
-    raw = {k[len(prefix):]: v for k, v in everything.items() if k.startswith(prefix)}
-    secret = {name for name in raw if pulumi.runtime.is_config_secret(f"{prefix}{name}")}
-    return raw, secret
 
 
 def _leaves(value: Any) -> Iterator[str]:
@@ -78,7 +69,8 @@ def mask_config_error(exc: ConfigError, raw: Mapping[str, Any], secret_keys: set
 
 def read_stack_config() -> tuple[StackConfig, RegistrySecrets]:
     """Validate the stack config (ConfigError names key path and value) and wrap secrets as Outputs."""
-    raw, secret_keys = _raw_config()
+    source = engine_config()
+    raw, secret_keys = source.values, source.secret_keys
     try:
         stack = load_stack_config(raw, secret_keys=secret_keys)
     except ConfigError as exc:
@@ -109,12 +101,6 @@ def define_registry() -> DevpiRegistry:
     """Build the stack's registry and export what a team needs."""
     stack, secrets = read_stack_config()
     registry = DevpiRegistry("devpi", stack, secrets)
-    pulumi.export("serverUrl", registry.server_url)
-    outputs = registry.outputs
-    pulumi.export("indexes", outputs["indexes"])
-    pulumi.export("pypirc", outputs["pypirc"])
-    pulumi.export("twineCommands", outputs["twineCommands"])
-    if stack.indexes:
-        first = next((i for i in stack.indexes if i.type == "stage"), stack.indexes[0])
-        pulumi.export("pipConf", outputs["indexes"][first.full_name]["pipConfStrict"])
+    for name, value in registry.exports().items():
+        pulumi.export(name, value)
     return registry

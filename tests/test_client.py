@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from components.devpi.client import TOKENS, DevpiClient, RetryPolicy, release_files_of
+from components.devpi.client import ClientState, DevpiClient, RetryPolicy, make_session, release_files_of
 from components.devpi.errors import (
     AuthenticationError,
     ConflictError,
@@ -22,8 +22,8 @@ from tests.support import free_port, make_wheel
 pytestmark = pytest.mark.devpi
 
 
-def root(server: DevpiServer) -> DevpiClient:
-    return DevpiClient(server.url, "root", server.root_password)
+def root(server: DevpiServer, state: ClientState | None = None) -> DevpiClient:
+    return DevpiClient(server.url, "root", server.root_password, state=state)
 
 
 class TestUsersAndIndexes:
@@ -67,29 +67,64 @@ class TestAuthentication:
         assert "not-the-password" not in repr(c)
 
     def test_one_login_per_process(self, devpi_server: DevpiServer, monkeypatch: pytest.MonkeyPatch) -> None:
-        TOKENS.clear()
+        state = ClientState()  # the process's clients share one state: here a fresh one
         calls = []
         real = DevpiClient.login
         monkeypatch.setattr(DevpiClient, "login", lambda self: calls.append(1) or real(self))
         for _ in range(5):
-            root(devpi_server).check_credentials()
+            root(devpi_server, state).check_credentials()
         assert len(calls) == 1
 
     def test_dead_token_is_renewed(self, devpi_server: DevpiServer) -> None:
-        c = root(devpi_server)
+        state = ClientState()
+        c = root(devpi_server, state)
         c.check_credentials()
-        key = TOKENS.key(c.url, "root", devpi_server.root_password)
-        TOKENS.put(key, "forged.token.value")
+        state.remember(c.url, "root", devpi_server.root_password, "forged.token.value")
         c.create_user(f"t{time.time_ns()}", "pw")  # 403 as anonymous -> re-login -> 201
-        assert TOKENS.get(key) != "forged.token.value"
+        assert state.cached_token(c.url, "root", devpi_server.root_password) != "forged.token.value"
 
 
     def test_check_credentials_survives_a_dead_cached_token(self, devpi_server: DevpiServer) -> None:
-        c = root(devpi_server)
-        key = TOKENS.key(c.url, "root", devpi_server.root_password)
-        TOKENS.put(key, "dead.token.after-restart")
+        state = ClientState()
+        c = root(devpi_server, state)
+        state.remember(c.url, "root", devpi_server.root_password, "dead.token.after-restart")
         c.check_credentials()  # /+api says noauth for the dead token: re-login, then ok
-        assert TOKENS.get(key) not in (None, "dead.token.after-restart")
+        assert state.cached_token(c.url, "root", devpi_server.root_password) not in (None, "dead.token.after-restart")
+
+    def test_forget_token_makes_the_next_request_log_in(self, devpi_server: DevpiServer,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+        state = ClientState()
+        c = root(devpi_server, state)
+        c.check_credentials()
+        calls = []
+        real = DevpiClient.login
+        monkeypatch.setattr(DevpiClient, "login", lambda self: calls.append(1) or real(self))
+        c.forget_token()
+        assert state.cached_token(c.url, "root", devpi_server.root_password) is None
+        c.check_credentials()
+        assert len(calls) == 1
+
+
+class TestInjectedSession:
+    def test_an_injected_session_is_used_and_left_open(self, devpi_server: DevpiServer) -> None:
+        session = make_session(RetryPolicy(attempts=1, backoff=0))
+        with DevpiClient(devpi_server.url, session=session, state=ClientState()) as c:
+            assert c.session is session and c.retry == RetryPolicy(attempts=1, backoff=0)
+            assert "root" in c.list_users()
+        with DevpiClient(devpi_server.url, session=session) as again:
+            assert again.get_user("root")["username"] == "root"  # the session still works
+        session.close()
+
+    def test_a_plain_requests_session_works_too(self, devpi_server: DevpiServer) -> None:
+        import requests
+
+        with requests.Session() as session:
+            c = DevpiClient(devpi_server.url, session=session, state=ClientState())
+            assert c.get_user("root")["username"] == "root", "Accept: JSON is sent per request"
+
+    def test_retry_belongs_to_the_session(self) -> None:
+        with pytest.raises(ValueError, match="make_session"):
+            DevpiClient("http://127.0.0.1:1", session=make_session(), retry=RetryPolicy())
 
 
 class TestFaults:

@@ -79,7 +79,7 @@ def test_registry_outputs_for_the_dev_procedure() -> None:
         "userPasswords": {"build_bot": "p"},
         "indexes": [{"name": "build_bot/nightly"}, {"name": "build_bot/stable", "volatile": False}],
     })
-    out = registry_outputs(cfg)
+    out = registry_outputs(cfg).exported()
     assert out["serverUrl"] == URL
     assert out["indexes"]["build_bot/nightly"]["simpleUrl"] == f"{URL}/build_bot/nightly/+simple/"
     assert out["twineCommands"]["build_bot/stable"].endswith("-u build_bot dist/*")

@@ -162,6 +162,22 @@ class TestSecretsStaySecret:
         assert "secret-root" not in str(exc.value)
 
 
+class TestRootPasswordRuleAtLoad:
+    """The image's rule for root's password (not empty, no leading '-') is checked where the raw secret
+    is at hand, with the value masked (moved from tests/test_server_component.py, where DevpiServer
+    checked it inside an Output and the error surfaced as "Future exception was never retrieved")."""
+
+    @pytest.mark.parametrize(("password", "words"), [
+        ("-starts-with-dash", "must not start with '-'"), ("", "is required"),
+    ])
+    def test_password_the_image_cannot_start_with_is_refused(self, password: str, words: str) -> None:
+        with pytest.raises(ConfigError) as exc:
+            load_stack_config(with_change("rootPassword", password))
+        message = str(exc.value)
+        assert message.startswith(f"{P}rootPassword: ") and words in message, message
+        assert password == "" or password not in message
+
+
 class TestServerUrlIsTheServerRoot:
     """serverUrl must be devpi's root: a user/index URL made every lookup a 404 read as "deleted"."""
 

@@ -160,23 +160,44 @@ class TestConnection:
 
 
 class TestArgsValidation:
+    """HostArgs' last guard runs the rules of components.config.rules and names its own argument
+    (``HostArgs.host_key``), never an invented config key (it said ``host.sshPort`` before)."""
+
     def test_host_key_is_required(self) -> None:
-        with pytest.raises(ConfigError, match=r"host\.hostKey: is required"):
+        with pytest.raises(ConfigError, match=r"^HostArgs\.host_key: is required"):
             args(host_key=None)
 
+    def test_missing_host_key_is_accepted_only_with_the_explicit_opt_out(self) -> None:
+        # The stack's host.insecureIgnoreHostKey used to pass the config and fail here.
+        assert args(host_key=None, insecure_ignore_host_key=True).host_key is None
+
     def test_host_key_must_be_a_key_line(self) -> None:
-        with pytest.raises(ConfigError, match=r"host\.hostKey: must be a public key line"):
+        with pytest.raises(ConfigError, match=r"^HostArgs\.host_key: must be a public key line"):
             args(host_key="[203.0.113.7]:22 not-a-key")
 
     def test_ssh_port_range(self) -> None:
-        with pytest.raises(ConfigError, match=r"host\.sshPort"):
+        with pytest.raises(ConfigError, match=r"^HostArgs\.ssh_port: must be between 1 and 65535"):
             args(ssh_port=0)
 
     def test_plan_errors_surface_at_construction(self) -> None:
-        with pytest.raises(ConfigError, match="dataDir: must be a folder of its own"):
+        with pytest.raises(ConfigError, match=r"HostPlan\.data_dir: is a system folder"):
             args(data_dir="/usr")
-        with pytest.raises(ConfigError, match="firewallWhenInactive"):
+        with pytest.raises(ConfigError, match=r"HostPlan\.firewall_when_inactive"):
             args(firewall_when_inactive="ignore")
+
+    def test_built_from_the_validated_config_by_one_function(self) -> None:
+        from components.config.stack import load_stack_config
+
+        config = load_stack_config({
+            "host": {"address": "203.0.113.7", "port": 2222, "user": "deploy", "hostKey": HOST_KEY},
+            "server": {"dataDir": "/srv/devpi/data/", "port": 3142, "purgeDataOnDestroy": True,
+                       "firewallWhenInactive": "skip"},
+            "rootPassword": "r", "sshPrivateKey": PRIVATE_KEY,
+        })
+        built = HostArgs.from_config(config, PRIVATE_KEY)
+        assert built == HostArgs(address="203.0.113.7", ssh_port=2222, user="deploy", sudo=True,
+                                 private_key=PRIVATE_KEY, host_key=HOST_KEY, data_dir="/srv/devpi/data",
+                                 port=3142, purge_data_on_destroy=True, firewall_when_inactive="skip")
 
     def test_plan_carries_the_settings(self) -> None:
         plan = args(user="deploy", data_dir="/srv/d", port=1, data_owner_uid=5, data_owner_gid=6,

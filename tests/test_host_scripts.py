@@ -128,26 +128,30 @@ class TestQuoting:
 
 
 class TestPlanValidation:
+    """HostPlan's last guard: the rules of components.config.rules, naming HostPlan's argument (it
+    named invented config keys such as ``dataOwnerUid`` and ``sudoCommand`` before). The same values
+    are refused by the stack-config loader with the real key: tests/test_config_rules.py."""
+
     @pytest.mark.parametrize(("kwargs", "match"), [
-        ({"data_dir": "relative/data"}, "dataDir: must be an absolute path"),
-        ({"data_dir": "/"}, "dataDir: must be a folder of its own"),
-        ({"data_dir": "/usr"}, "dataDir: must be a folder of its own"),
-        ({"data_dir": "/home"}, "dataDir: must be a folder of its own"),
-        ({"data_dir": "/opt/local/devpi/../data"}, r"did you mean /opt/local/data\?"),
-        ({"data_dir": "/opt/local/devpi/data/"}, "must be a normalised path"),
-        ({"data_dir": "/opt/my dir"}, "must not contain blanks"),
-        ({"data_dir": "/opt/x\ny"}, "must not contain blanks or control characters"),
-        ({"port": 0}, "port: must be a TCP port"),
-        ({"port": 70000}, "port: must be a TCP port"),
-        ({"port": True}, "port: must be a TCP port"),
-        ({"data_owner_uid": -1}, "dataOwnerUid: must be a numeric id"),
-        ({"data_owner_gid": "0"}, "dataOwnerGid: must be a numeric id"),
-        ({"firewall_when_inactive": "maybe"}, "firewallWhenInactive: must be 'fail' or 'skip'"),
-        ({"user": "Bad User"}, "user: must be a POSIX user name"),
-        ({"user": "deploy", "sudo_command": "  "}, "sudoCommand: must name a command"),
+        ({"data_dir": "relative/data"}, "data_dir: must be an absolute path"),
+        ({"data_dir": "/"}, "data_dir: is a system folder"),
+        ({"data_dir": "/usr"}, "data_dir: is a system folder"),
+        ({"data_dir": "/home"}, "data_dir: is a system folder"),
+        ({"data_dir": "/opt/local/devpi/../data"}, r"data_dir: .*did you mean /opt/local/data\?"),
+        ({"data_dir": "/opt/local/devpi/data/"}, "data_dir: must be a normalised path"),
+        ({"data_dir": "/opt/my dir"}, "data_dir: must not contain blanks"),
+        ({"data_dir": "/opt/x\ny"}, "data_dir: must not contain blanks or control characters"),
+        ({"port": 0}, "port: must be between 1 and 65535"),
+        ({"port": 70000}, "port: must be between 1 and 65535"),
+        ({"port": True}, "port: must be a whole number"),
+        ({"data_owner_uid": -1}, "data_owner_uid: must be a numeric id"),
+        ({"data_owner_gid": "0"}, "data_owner_gid: must be a numeric id"),
+        ({"firewall_when_inactive": "maybe"}, "firewall_when_inactive: must be one of fail, skip"),
+        ({"user": "Bad User"}, "user: must be a valid Unix user name"),
+        ({"user": "deploy", "sudo_command": "  "}, "sudo_command: must name a command"),
     ])
-    def test_invalid_settings_name_key_and_value(self, kwargs: dict[str, object], match: str) -> None:
-        with pytest.raises(ConfigError, match=match):
+    def test_invalid_settings_name_argument_and_value(self, kwargs: dict[str, object], match: str) -> None:
+        with pytest.raises(ConfigError, match=rf"^HostPlan\.{match}"):
             HostPlan(**kwargs)  # type: ignore[arg-type]
 
     def test_sudo_follows_user_unless_set(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,7 +29,7 @@ from components.backup.scripts import (
     script_hash,
 )
 from components.config.errors import ConfigError
-from components.devpi.client import TOKENS, DevpiClient, release_files_of
+from components.devpi.client import DEFAULT_STATE, DevpiClient, release_files_of
 from components.lifecycle import backup as backup_mod
 from components.lifecycle.cli import main
 from components.lifecycle.common import LifecycleError
@@ -84,7 +85,7 @@ def wipe_and_restore(server: DevpiServer, archive: Path) -> None:
     server.start()
     # cached login tokens were signed with the old secret: forget them (devpi would treat them as
     # anonymous on /+api rather than answer 403)
-    TOKENS.clear()
+    DEFAULT_STATE.clear()
 
 
 @pytest.mark.devpi
@@ -219,14 +220,17 @@ class TestRenderedScripts:
             assert rm_lines and all(plan.backup_dir not in line for line in rm_lines)
             assert "devpi-export" not in "".join(rm_lines)
 
+    # BackupPlan's guard names its own argument; it named config keys that do not exist before
+    # (backup.backupDir, backup.containerName, backup.unitName, backup.dataDir). The stack-config
+    # loader refuses the same values under the real keys (tests/test_config_rules.py).
     @pytest.mark.parametrize(("kwargs", "key"), [
-        ({"keep": 0}, "backup.keep"), ({"backup_dir": "relative"}, "backup.backupDir"),
-        ({"backup_dir": "/"}, "backup.backupDir"), ({"container_name": "bad name"}, "backup.containerName"),
-        ({"schedule": "daily; rm -rf /"}, "backup.schedule"), ({"unit_name": "../x"}, "backup.unitName"),
-        ({"data_dir": "data"}, "backup.dataDir"),
+        ({"keep": 0}, "BackupPlan.keep"), ({"backup_dir": "relative"}, "BackupPlan.backup_dir"),
+        ({"backup_dir": "/"}, "BackupPlan.backup_dir"), ({"container_name": "bad name"}, "BackupPlan.container_name"),
+        ({"schedule": "daily; rm -rf /"}, "BackupPlan.schedule"), ({"unit_name": "../x"}, "BackupPlan.unit_name"),
+        ({"data_dir": "data"}, "BackupPlan.data_dir"),
     ])
-    def test_validation_names_the_key(self, kwargs: dict, key: str) -> None:
-        with pytest.raises(ConfigError, match=rf"^{key}: "):
+    def test_validation_names_the_argument(self, kwargs: dict, key: str) -> None:
+        with pytest.raises(ConfigError, match=rf"^{re.escape(key)}: "):
             BackupPlan(**kwargs)
 
 
@@ -295,6 +299,6 @@ class TestBackupScheduleWiring:
 
     def test_invalid_args_fail_before_any_resource(self) -> None:
         recorder = MockRecorder()
-        with use_mocks(recorder), pytest.raises(ConfigError, match=r"backup\.keep"):
+        with use_mocks(recorder), pytest.raises(ConfigError, match=r"BackupPlan\.keep"):
             BackupSchedule("b", BackupArgs(connection={"host": "h"}, keep=0))
         assert recorder.of_type("command:remote:Command") == []

@@ -11,10 +11,11 @@ from typing import Any
 
 import pytest
 
-from components.devpi.client import DevpiClient
+from components.devpi.client import DevpiClient, RetryPolicy
+from components.providers.base import SessionPool
 from components.providers.index import DevpiIndexProvider
 from tests.fixtures.devpi import DevpiServer
-from tests.fixtures.provider_host import ProviderHost, from_struct, provider_prop
+from tests.fixtures.provider_host import ProviderHost, configured, from_struct, provider_prop
 
 pytestmark = pytest.mark.devpi
 
@@ -53,3 +54,25 @@ def test_fifty_parallel_creates_reads_deletes_with_one_login(provider_host: Prov
 
     assert DevpiClient(devpi_server.url).get_user(owner)["indexes"] == {}
     assert logins(devpi_server) - before == 1, "one login per provider process"
+
+
+def test_session_pool_keeps_one_session_per_thread_and_policy() -> None:
+    pool = SessionPool()
+    mine = pool.session(RetryPolicy())
+    assert pool.session(RetryPolicy()) is mine, "the same thread gets its keep-alive session back"
+    assert pool.session(RetryPolicy(attempts=0)) is not mine, "another retry policy, another session"
+    with ThreadPoolExecutor(max_workers=1) as other:
+        theirs = other.submit(pool.session, RetryPolicy()).result()
+    assert theirs is not mine, "requests.Session is not thread-safe: never shared across threads"
+    pool.close()
+    assert pool.session(RetryPolicy()) is not mine, "close() forgets this thread's sessions"
+    pool.close()
+
+
+def test_a_pooled_client_leaves_the_session_open(devpi_server: DevpiServer) -> None:
+    p = configured(DevpiIndexProvider, devpi_server)
+    with p.anonymous_client() as first:
+        first.list_users()
+    with p.anonymous_client() as second:
+        assert second.session is first.session
+        assert "root" in second.list_users()

@@ -11,6 +11,7 @@ from pulumi.runtime import rpc
 
 from components.devpi.client import DevpiClient, RetryPolicy
 from components.devpi.errors import ConflictError, InvalidRequestError, ServerUnreachableError
+from components.providers.base import ClientOptions
 from components.providers.index import INDEX_FIELDS, DevpiIndexProvider
 from tests.fixtures.devpi import DevpiServer
 from tests.fixtures.provider_host import configured
@@ -182,7 +183,7 @@ class TestFailures:
     def test_unreachable_server_fails_fast_naming_the_url(self) -> None:
         url = f"http://127.0.0.1:{free_port()}"
         p = configured(DevpiIndexProvider, url=url, password="pw")
-        p.retry = RetryPolicy(attempts=1, backoff=0)  # type: ignore[attr-defined]
+        p.client_options = ClientOptions(retry=RetryPolicy(attempts=1, backoff=0))
         with pytest.raises(ServerUnreachableError, match=url):
             p.create(checked(p, index_props("a", "b")))
 
@@ -235,8 +236,15 @@ class TestCheck:
         assert result.failures == []
         assert result.inputs["bases"] is None and result.inputs["acl_upload"] is None
 
-    def test_whitelist_star_without_bases_is_harmless(self) -> None:
-        assert DevpiIndexProvider().check({}, index_props("alice", "dev", mirror_whitelist=["*"])).failures == []
+    def test_whitelist_star_needs_the_opt_out_even_without_bases(self) -> None:
+        # The stack config's rule (components.config.rules.mirror_whitelist_problem), shared by check():
+        # without bases '*' is harmless today, but it switches on dependency confusion the day a base is
+        # added, so it needs allow_mirror_whitelist_star=True either way.
+        failures = DevpiIndexProvider().check({}, index_props("alice", "dev", mirror_whitelist=["*"])).failures
+        assert [f.property for f in failures] == ["mirror_whitelist"]
+        assert "allow_mirror_whitelist_star" in failures[0].reason
+        acknowledged = index_props("alice", "dev", mirror_whitelist=["*"], allow_mirror_whitelist_star=True)
+        assert DevpiIndexProvider().check({}, acknowledged).failures == []
 
     @pytest.mark.parametrize("unknown", [U, rpc.UNKNOWN], ids=["Unknown", "wire-sentinel"])
     def test_unknown_inputs_pass_check(self, unknown: Any) -> None:

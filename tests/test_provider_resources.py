@@ -6,7 +6,7 @@ import base64
 
 import pulumi
 
-from components.providers import DevpiIndex, DevpiRoot, DevpiUser, InitialValue
+from components.providers import DevpiIndex, DevpiRoot, DevpiUser, IndexInputs, InitialValue, RootInputs, UserInputs
 from tests.mocks import MockRecorder, is_secret, resolve, unwrap_secret, use_mocks
 
 
@@ -14,10 +14,11 @@ class TestResourceClasses:
     def test_type_tokens_and_inputs(self) -> None:
         recorder = MockRecorder()
         with use_mocks(recorder):
-            user = DevpiUser("alice", name="alice", password=pulumi.Output.secret("pw"), email="a@example.com")
-            index = DevpiIndex("alice-dev", owner=user.name, name="dev", bases=["root/base"], volatile=False)
+            user = DevpiUser("alice", UserInputs(name="alice", password=pulumi.Output.secret("pw"),
+                                                 email="a@example.com"))
+            index = DevpiIndex("alice-dev", IndexInputs(owner=user.name, name="dev", bases=["root/base"], volatile=False))
             latch = InitialValue("initial", value=pulumi.Output.secret("first"))
-            root = DevpiRoot("root", password=pulumi.Output.secret("rootpw"), server_id="c1")
+            root = DevpiRoot("root", RootInputs(password=pulumi.Output.secret("rootpw"), server_id="c1"))
             assert resolve(index.volatile) is False
             resolve(latch.urn), resolve(root.urn)
             assert resolve(user.email) == "a@example.com"
@@ -32,8 +33,8 @@ class TestResourceClasses:
     def test_pickled_providers_carry_no_credentials(self) -> None:
         recorder = MockRecorder()
         with use_mocks(recorder):
-            bob = DevpiUser("bob", name="bob", password=pulumi.Output.secret("bob-secret-pw"))
-            root = DevpiRoot("root", password=pulumi.Output.secret("root-secret-pw"))
+            bob = DevpiUser("bob", UserInputs(name="bob", password=pulumi.Output.secret("bob-secret-pw")))
+            root = DevpiRoot("root", RootInputs(password=pulumi.Output.secret("root-secret-pw")))
             resolve(bob.urn), resolve(root.urn)
         for r in recorder.resources:
             blob, _ = unwrap_secret(r.inputs["__provider"])

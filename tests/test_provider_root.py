@@ -10,6 +10,7 @@ from pulumi.output import Unknown
 
 from components.devpi.client import DevpiClient, RetryPolicy
 from components.devpi.errors import AuthenticationError, ServerUnreachableError
+from components.providers.base import ClientOptions
 from components.providers.root import DevpiRootProvider
 from tests.fixtures.devpi import DevpiServer
 from tests.fixtures.provider_host import configured
@@ -43,7 +44,7 @@ class TestReadiness:
     def test_server_that_never_answers_times_out_naming_the_url(self) -> None:
         url = f"http://127.0.0.1:{free_port()}"
         p = configured(DevpiRootProvider, url=url, password="pw")
-        p.retry = RetryPolicy(attempts=0)  # type: ignore[attr-defined]
+        p.client_options = ClientOptions(retry=RetryPolicy(attempts=0))
         start = time.monotonic()
         with pytest.raises(ServerUnreachableError, match=rf"{url} was not ready after 2 s") as exc:
             p.create(root_props("pw", ready_timeout=2))

@@ -12,7 +12,7 @@ from pulumi.runtime import rpc
 
 from components.devpi.client import DevpiClient, RetryPolicy
 from components.devpi.errors import AuthenticationError, ConflictError, ServerUnreachableError
-from components.providers.base import NotConfiguredError
+from components.providers.base import ClientOptions, NotConfiguredError
 from components.providers.user import DevpiUserProvider
 from tests.fixtures.devpi import DevpiServer
 from tests.fixtures.provider_host import configured, provider_prop
@@ -160,7 +160,7 @@ class TestFailures:
     def test_unreachable_server_fails_fast_naming_the_url(self) -> None:
         url = f"http://127.0.0.1:{free_port()}"
         p = configured(DevpiUserProvider, url=url, password="pw")
-        p.retry = RetryPolicy(attempts=1, backoff=0)  # type: ignore[attr-defined]
+        p.client_options = ClientOptions(retry=RetryPolicy(attempts=1, backoff=0))
         with pytest.raises(ServerUnreachableError, match=url):
             p.read("someone", user_props("someone"))
 

@@ -41,7 +41,7 @@ def build(config: dict[str, str]) -> tuple[MockRecorder, dict[str, Any], Any]:
     with use_mocks(recorder, config=config):
         registry = define_registry()
         settle()
-        outputs = {"serverUrl": resolve(registry.server_url), **registry.outputs}
+        outputs = {**registry.outputs.exported(), "serverUrl": resolve(registry.server_url)}
         secret_root = is_secret(registry.root.password) if hasattr(registry.root, "password") else True
     return recorder, outputs, secret_root
 

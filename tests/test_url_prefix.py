@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from components.devpi.client import PROOFS, DevpiClient, release_files_of
+from components.devpi.client import ClientState, DevpiClient, release_files_of
 from components.devpi.errors import NotDevpiError
 from components.lifecycle.du import measure
 from components.lifecycle.promote import promote
@@ -147,7 +147,6 @@ class TestBehindAPrefixProxy:
         # A proxy that does not send X-Outside-Url: devpi renders its root as "/", our URL has a
         # path. One more request (GET of the URL answers devpi's list of users) proves it is the root.
         for base in _serve(_proxy_handler(devpi_server.url, "/devpi", outside=False)):
-            PROOFS.clear()
-            c = DevpiClient(base + "/devpi")
+            c = DevpiClient(base + "/devpi", state=ClientState())
             assert "root" in c.list_users()
             assert c.get_user("root")["username"] == "root"

@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from components.devpi.client import PROOFS, DevpiClient, RetryPolicy
+from components.devpi.client import DEFAULT_STATE, ClientState, DevpiClient, RetryPolicy
 from components.devpi.errors import DevpiError, NotDevpiError, NotFoundError
+from components.providers.base import ClientOptions, NotConfiguredError
 from components.providers.index import DevpiIndexProvider
 from components.providers.root import DevpiRootProvider
 from components.providers.user import DevpiUserProvider
@@ -96,6 +97,11 @@ def test_not_devpi_is_not_a_not_found_error() -> None:
 class TestIndexUrlAsServerUrl:
     """``http://host:3141/build_bot/nightly``: devpi itself answers, with its headers, but for an index."""
 
+    # Two layers refuse such a URL. The providers' connection comes from the stack config's rules, so
+    # a provider configured with it refuses it before any request (the same message `pulumi preview`
+    # gives); and the client itself proves the root before any answer may mean "absent", for every
+    # caller that builds one directly (the lifecycle CLI, a stack configured before the rule).
+
     def test_provider_reads_raise_instead_of_dropping_state(self, devpi_server: DevpiServer,
                                                             team: tuple[str, str]) -> None:
         user, index = team
@@ -103,35 +109,45 @@ class TestIndexUrlAsServerUrl:
         for provider, id_, props in ((DevpiUserProvider, user, user_props(user)),
                                      (DevpiIndexProvider, index, index_props(index))):
             p = configured(provider, url=url, password=devpi_server.root_password)
-            with pytest.raises(NotDevpiError, match=f"URL of the devpi index '{index}'") as exc:
+            with pytest.raises(NotConfiguredError, match="serverUrl") as refused:
                 p.read(id_, props)
-            assert devpi_server.url in str(exc.value), "the message names the server root to use"
+            assert url in str(refused.value) and "index" in str(refused.value)
+        with pytest.raises(NotDevpiError, match=f"URL of the devpi index '{index}'") as exc:
+            DevpiClient(url).get_user(user)
+        assert devpi_server.url in str(exc.value), "the message names the server root to use"
 
     def test_provider_deletes_raise_and_delete_nothing(self, devpi_server: DevpiServer,
                                                        team: tuple[str, str]) -> None:
         user, index = team
         url = f"{devpi_server.url}/{index}"
-        with pytest.raises(NotDevpiError):
+        with pytest.raises(NotConfiguredError):
             configured(DevpiIndexProvider, url=url, password=devpi_server.root_password).delete(
                 index, index_props(index))
-        with pytest.raises(NotDevpiError):
+        with pytest.raises(NotConfiguredError):
             configured(DevpiUserProvider, url=url, password=devpi_server.root_password).delete(
                 user, user_props(user))
+        with pytest.raises(NotDevpiError):
+            DevpiClient(url, "root", devpi_server.root_password).delete_index(index)
         c = root(devpi_server)
         assert c.get_user(user)["username"] == user and c.get_index(index)["type"] == "stage"
 
     def test_user_url_is_refused_too(self, devpi_server: DevpiServer, team: tuple[str, str]) -> None:
         user, index = team
-        p = configured(DevpiIndexProvider, url=f"{devpi_server.url}/{user}", password=devpi_server.root_password)
-        with pytest.raises(NotDevpiError, match=f"URL of the devpi user '{user}'"):
+        url = f"{devpi_server.url}/{user}"
+        p = configured(DevpiIndexProvider, url=url, password=devpi_server.root_password)
+        with pytest.raises(NotConfiguredError, match="serverUrl"):
             p.read(index, index_props(index))
+        with pytest.raises(NotDevpiError, match=f"URL of the devpi user '{user}'"):
+            DevpiClient(url).get_index(index)
 
     def test_url_of_a_missing_index_is_refused(self, devpi_server: DevpiServer, team: tuple[str, str]) -> None:
         user, _ = team
-        p = configured(DevpiUserProvider, url=f"{devpi_server.url}/{user}/nosuch",
-                       password=devpi_server.root_password)
-        with pytest.raises(NotDevpiError, match="not devpi-server's root URL"):
+        url = f"{devpi_server.url}/{user}/nosuch"
+        p = configured(DevpiUserProvider, url=url, password=devpi_server.root_password)
+        with pytest.raises(NotConfiguredError, match="serverUrl"):
             p.read(user, user_props(user))
+        with pytest.raises(NotDevpiError, match="not devpi-server's root URL"):
+            DevpiClient(url).get_user(user)
 
     def test_login_on_an_index_url_is_not_a_not_found(self, devpi_server: DevpiServer,
                                                       team: tuple[str, str]) -> None:
@@ -171,12 +187,10 @@ class TestWebServerThatIsNotDevpi:
 
     def test_a_404_without_devpis_headers_is_never_not_found(self, not_devpi: str) -> None:
         # Even a client that skipped the proof must not turn a foreign 404 into "not found".
-        PROOFS.add(not_devpi)
-        try:
-            with pytest.raises(NotDevpiError, match="without devpi's X-Devpi-\\* headers"):
-                DevpiClient(not_devpi).get_user("alice")
-        finally:
-            PROOFS.clear()
+        state = ClientState()
+        state.mark_proven(not_devpi)
+        with pytest.raises(NotDevpiError, match="without devpi's X-Devpi-\\* headers"):
+            DevpiClient(not_devpi, state=state).get_user("alice")
 
     def test_wait_ready_fails_at_once(self, not_devpi: str) -> None:
         t0 = time.monotonic()
@@ -186,7 +200,7 @@ class TestWebServerThatIsNotDevpi:
 
     def test_root_provider_read_raises(self, not_devpi: str) -> None:
         p = configured(DevpiRootProvider, url=not_devpi, password="pw")
-        p.retry = RetryPolicy(attempts=0)  # type: ignore[attr-defined]
+        p.client_options = ClientOptions(retry=RetryPolicy(attempts=0))
         with pytest.raises(NotDevpiError):
             p.read("root", {"password": "pw", "ready_timeout": 5})
 
@@ -195,7 +209,7 @@ class TestProofIsCheap:
     def test_one_proof_request_per_process_and_url(self, devpi_server: DevpiServer, team: tuple[str, str],
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
         user, index = team
-        PROOFS.clear()
+        DEFAULT_STATE.clear()  # the providers' clients share the process-wide state
         sent: list[tuple[str, str]] = []
         real = DevpiClient._send
 

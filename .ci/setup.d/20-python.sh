@@ -13,6 +13,6 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -e '.[stack,test]'
 echo "$want" >"$stamp"
 echo "python environment ready: $(.venv/bin/python --version)"

@@ -24,6 +24,13 @@ from components.backup.scripts import (
     render_uninstall_script,
     script_hash,
 )
+from components.config.defaults import (
+    DEFAULT_BACKUP_DIR,
+    DEFAULT_BACKUP_KEEP,
+    DEFAULT_BACKUP_SCHEDULE,
+    DEFAULT_CONTAINER_NAME,
+)
+from components.config.model import StackConfig
 
 __all__ = ["BackupArgs", "BackupSchedule"]
 
@@ -42,16 +49,26 @@ class BackupArgs:
     """
 
     connection: pulumi.Input[remote.ConnectionArgs]
-    schedule: str = "daily"
-    backup_dir: str = "/var/backups/devpi"
-    keep: int = 7
-    container_name: str = "devpi-server"
+    schedule: str = DEFAULT_BACKUP_SCHEDULE
+    backup_dir: str = DEFAULT_BACKUP_DIR
+    keep: int = DEFAULT_BACKUP_KEEP
+    container_name: str = DEFAULT_CONTAINER_NAME
     sudo: bool = True
     unit_name: str = "devpi-registry-backup"
     data_dir: str | None = None
 
+    @classmethod
+    def from_config(cls, config: StackConfig, connection: pulumi.Input[remote.ConnectionArgs]) -> BackupArgs:
+        """The one way from the validated stack config to the backup's arguments."""
+        return cls(
+            connection=connection, schedule=config.backup.schedule, backup_dir=config.backup.directory,
+            keep=config.backup.keep, container_name=config.server.container_name,
+            sudo=config.host.sudo if config.host else False, data_dir=config.server.data_dir,
+        )
+
     def plan(self) -> BackupPlan:
-        """Validated values (ConfigError naming ``backup.<key>`` on a bad one)."""
+        """The values the scripts are rendered from (``ConfigError`` naming ``BackupPlan.<argument>``
+        on a value the rules refuse)."""
         return BackupPlan(backup_dir=self.backup_dir, keep=self.keep, container_name=self.container_name,
                           schedule=self.schedule, unit_name=self.unit_name, data_dir=self.data_dir)
 

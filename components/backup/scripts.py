@@ -15,11 +15,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import shlex
 from dataclasses import dataclass
 
-from components.config.errors import ConfigError
+from components.config import rules
+from components.config.defaults import (
+    DEFAULT_BACKUP_DIR,
+    DEFAULT_BACKUP_KEEP,
+    DEFAULT_BACKUP_SCHEDULE,
+    DEFAULT_CONTAINER_NAME,
+)
+from components.config.errors import refuse_arguments
 
 __all__ = [
     "BackupPlan",
@@ -31,37 +37,29 @@ __all__ = [
     "script_hash",
 ]
 
-_CONTAINER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_UNIT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-
-
 @dataclass(frozen=True, kw_only=True)
 class BackupPlan:
     """Validated plain values the renderers need (the component builds it from BackupArgs)."""
 
-    backup_dir: str = "/var/backups/devpi"
-    keep: int = 7
-    container_name: str = "devpi-server"
-    schedule: str = "daily"
+    backup_dir: str = DEFAULT_BACKUP_DIR
+    keep: int = DEFAULT_BACKUP_KEEP
+    container_name: str = DEFAULT_CONTAINER_NAME
+    schedule: str = DEFAULT_BACKUP_SCHEDULE
     unit_name: str = "devpi-registry-backup"
-    path_prefix: str = "backup"
     data_dir: str | None = None
 
     def __post_init__(self) -> None:
-        p = self.path_prefix
-        if not self.backup_dir.startswith("/") or "\n" in self.backup_dir or self.backup_dir.rstrip("/") == "":
-            raise ConfigError(f"{p}.backupDir", self.backup_dir, "must be an absolute path other than /")
-        if isinstance(self.keep, bool) or not isinstance(self.keep, int) or self.keep < 1:
-            raise ConfigError(f"{p}.keep", self.keep, "must be a whole number >= 1")
-        if not _CONTAINER_RE.match(self.container_name):
-            raise ConfigError(f"{p}.containerName", self.container_name, "must be a Docker container name")
-        if not self.schedule.strip() or any(c in self.schedule for c in "\n\r'\"\\;$`"):
-            raise ConfigError(f"{p}.schedule", self.schedule,
-                              "must be a systemd OnCalendar expression such as 'daily' or '*-*-* 02:30:00'")
-        if self.data_dir is not None and (not self.data_dir.startswith("/") or "\n" in self.data_dir):
-            raise ConfigError(f"{p}.dataDir", self.data_dir, "must be an absolute path")
-        if not _UNIT_RE.match(self.unit_name):
-            raise ConfigError(f"{p}.unitName", self.unit_name, "must be a plain systemd unit name")
+        # The stack-config loader applied these rules already, naming the config keys; this guard
+        # runs the same rules (components.config.rules) for any other caller and names the argument.
+        refuse_arguments("BackupPlan", [
+            ("backup_dir", self.backup_dir, rules.backup_dir_problem(self.backup_dir)),
+            ("keep", self.keep, rules.backup_keep_problem(self.keep)),
+            ("container_name", self.container_name, rules.container_name_problem(self.container_name)),
+            ("schedule", self.schedule, rules.backup_schedule_problem(self.schedule)),
+            ("data_dir", self.data_dir,
+             rules.data_dir_problem(self.data_dir) if self.data_dir is not None else None),
+            ("unit_name", self.unit_name, rules.unit_name_problem(self.unit_name)),
+        ])
 
     @property
     def script_path(self) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError"]
+from collections.abc import Iterable
+
+__all__ = ["ConfigError", "refuse_arguments"]
 
 
 class ConfigError(ValueError):
@@ -14,3 +16,15 @@ class ConfigError(ValueError):
         self.problem = problem
         shown = "[secret]" if secret else repr(value)
         super().__init__(f"{path}: {problem} (got {shown})")
+
+
+def refuse_arguments(owner: str, checks: Iterable[tuple[str, object, str | None]]) -> None:
+    """Raise ``ConfigError`` naming ``owner.<argument>`` for the first check that found a problem.
+
+    The components' last guard (``HostPlan``, ``ContainerSpec``, ``BackupPlan``…): they run the same
+    rules as the stack-config loader (:mod:`components.config.rules`) but name their own Python
+    argument, never a stack-config key — only the loader speaks in key paths.
+    """
+    for argument, value, problem in checks:
+        if problem:
+            raise ConfigError(f"{owner}.{argument}", value, problem)

@@ -31,6 +31,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from components.config.errors import ConfigError
+from components.config.rules import glob_problem, retention_count_problem, retention_policy_problem
 
 __all__ = [
     "Decision",
@@ -113,22 +114,21 @@ class RetentionPolicy:
 
 
 def _check(values: Mapping[str, Any], path: str) -> None:
-    """Raise ConfigError naming ``path.<key>`` (stack-config spelling) for the first invalid value."""
+    """Raise ConfigError naming ``path.<key>`` (stack-config spelling) for the first invalid value;
+    the rules themselves are those of :mod:`components.config.rules`."""
     for key, attr in (("keepLast", "keep_last"), ("maxAgeDays", "max_age_days")):
         value = values[attr]
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ConfigError(f"{path}.{key}", value, "must be a whole number >= 0")
-    if values["keep_last"] is None and values["max_age_days"] is None:
+        if value is not None and (problem := retention_count_problem(value)):
+            raise ConfigError(f"{path}.{key}", value, problem)
+    if problem := retention_policy_problem(values["keep_last"], values["max_age_days"]):
         raise ConfigError(
-            path, {k: values[a] for k, a in _KEYS.items() if values[a] not in (None, (), False)},
-            "set keepLast and/or maxAgeDays: a policy with neither would remove every matching version",
-        )
+            path, {k: values[a] for k, a in _KEYS.items() if values[a] not in (None, (), False)}, problem)
     if not isinstance(values["only_prereleases"], bool):
         raise ConfigError(f"{path}.onlyPrereleases", values["only_prereleases"], "must be true or false")
     for key in ("include", "exclude"):
         for i, glob in enumerate(values[key]):
-            if not isinstance(glob, str) or not glob.strip():
-                raise ConfigError(f"{path}.{key}[{i}]", glob, "must be a non-empty project name glob")
+            if problem := glob_problem(glob):
+                raise ConfigError(f"{path}.{key}[{i}]", glob, problem)
 
 
 @dataclass(frozen=True)

@@ -5,9 +5,11 @@ timeouts, authentication and error translation live in one place (see docs/devpi
 status codes this module relies on).
 
 Design notes:
-- One ``requests.Session`` per client (keep-alive); build one client per unit of work. Clients are
-  cheap; login tokens are cached per process (see ``_TokenCache``) so a refresh of N resources costs
-  one login, not N.
+- The session is injected, as httpx takes a transport: ``DevpiClient(url, session=...)`` with a
+  session from ``make_session(retry)`` (which carries the retry policy), or none and the client makes
+  and owns one. Clients are cheap; build one per unit of work. What clients learn about servers —
+  login tokens and which URLs are proven to be devpi's root — lives in one ``ClientState`` (a
+  process-wide ``DEFAULT_STATE`` unless one is passed), so a refresh of N resources costs one login.
 - Bounded retries with backoff via urllib3 ``Retry``: connection errors for every method (the request
   never left), 502/503/504 for idempotent methods only. POST (upload, push, login) is never retried
   after bytes were sent.
@@ -22,7 +24,7 @@ import base64
 import hashlib
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,20 +49,24 @@ from components.devpi.errors import (
 )
 
 __all__ = [
+    "DEFAULT_STATE",
     "DEFAULT_TIMEOUT",
     "DEVPI_HEADERS",
-    "PROOFS",
+    "NO_RETRY",
+    "ClientState",
     "DevpiClient",
     "ReleaseFile",
     "RetryPolicy",
     "answered_by",
     "is_devpi_response",
+    "make_session",
     "release_files_of",
     "split_index",
 ]
 
 DEFAULT_TIMEOUT = 30.0
 JSON = "application/json"
+USER_AGENT = "devpi-registry"
 
 
 @dataclass(frozen=True)
@@ -147,6 +153,7 @@ class _BudgetAdapter(HTTPAdapter):
     request started so a failure can say how long it waited."""
 
     def __init__(self, policy: RetryPolicy, **kw: Any) -> None:
+        self.policy = policy
         self.budget = policy.budget
         super().__init__(max_retries=policy.to_urllib3(), **kw)
 
@@ -186,46 +193,123 @@ def split_index(name: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-class _TokenCache:
-    """Login tokens per (server, user, password fingerprint), shared by every client of a process.
+def make_session(retry: RetryPolicy | None = None, *, pool_maxsize: int = 8) -> requests.Session:
+    """A keep-alive ``requests.Session`` for :class:`DevpiClient` that sends with ``retry`` (default
+    :class:`RetryPolicy()`): bounded retries, and each request within ``retry.budget``.
 
-    The fingerprint is a hash held in memory only; it keys the cache so a rotated password never
-    reuses a token obtained with the old one by mistake (devpi would accept it: tokens survive
-    password changes, but we want the configured password to be the one proven).
+    The policy belongs to the session (as retries belong to an httpx transport): a client given this
+    session reads it back from there. ``requests.Session`` is not thread-safe: one per thread.
+    """
+    session = requests.Session()
+    adapter = _BudgetAdapter(retry or RetryPolicy(), pool_maxsize=pool_maxsize)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _policy_of(session: requests.Session, url: str) -> RetryPolicy:
+    """The retry policy ``session`` sends ``url`` with: ours from ``make_session``, else none (a plain
+    requests adapter does not retry)."""
+    adapter = session.get_adapter(url)
+    return adapter.policy if isinstance(adapter, _BudgetAdapter) else NO_RETRY
+
+
+_TokenKey = tuple[str, str, str]
+
+
+class ClientState:
+    """What the clients of a process learn about servers and share; thread-safe.
+
+    - Login tokens per (server, user, password fingerprint). The fingerprint is a hash held in memory
+      only; it keys the cache so a rotated password never reuses a token obtained with the old one by
+      mistake (devpi would accept it: tokens survive password changes, but we want the configured
+      password to be the one proven). One login per key at a time, even with many threads.
+    - Server URLs proven to be devpi-server's root: the proof (one ``GET /+api``) runs before a
+      client's first request; until a URL is proven no answer from it may be read as "absent" (see
+      ``DevpiClient.ensure_devpi``).
+
+    Clients use :data:`DEFAULT_STATE` unless given one; tests pass their own to start from nothing.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._tokens: dict[tuple[str, str, str], str] = {}
-        self._login_locks: dict[tuple[str, str, str], threading.Lock] = {}
+        self._tokens: dict[_TokenKey, str] = {}
+        self._login_locks: dict[_TokenKey, threading.Lock] = {}
+        self._proven: set[str] = set()
+        self._proof_locks: dict[str, threading.Lock] = {}
 
     @staticmethod
-    def key(url: str, user: str, password: str) -> tuple[str, str, str]:
+    def _key(url: str, user: str, password: str) -> _TokenKey:
         return (url, user, hashlib.sha256(password.encode()).hexdigest())
 
-    def get(self, key: tuple[str, str, str]) -> str | None:
+    # ------------------------------------------------------------------------------------- tokens
+    def cached_token(self, url: str, user: str, password: str) -> str | None:
+        """The token cached for these credentials, or None."""
         with self._lock:
-            return self._tokens.get(key)
+            return self._tokens.get(self._key(url, user, password))
 
-    def put(self, key: tuple[str, str, str], token: str) -> None:
+    def token(self, url: str, user: str, password: str, login: Callable[[], str]) -> str:
+        """The cached token, else the one ``login()`` returns (remembered). Threads asking for the same
+        credentials wait for one login instead of each logging in."""
+        key = self._key(url, user, password)
         with self._lock:
-            self._tokens[key] = token
+            cached = self._tokens.get(key)
+            login_lock = self._login_locks.setdefault(key, threading.Lock())
+        if cached is not None:
+            return cached
+        with login_lock:
+            with self._lock:
+                cached = self._tokens.get(key)
+            if cached is not None:
+                return cached
+            fresh = login()
+            self.remember(url, user, password, fresh)
+            return fresh
 
-    def drop(self, key: tuple[str, str, str], token: str) -> None:
+    def remember(self, url: str, user: str, password: str, token: str) -> None:
+        """Cache ``token`` for these credentials (replacing any other)."""
         with self._lock:
-            if self._tokens.get(key) == token:
-                del self._tokens[key]
+            self._tokens[self._key(url, user, password)] = token
 
-    def login_lock(self, key: tuple[str, str, str]) -> threading.Lock:
+    def forget(self, url: str, user: str, password: str, token: str | None = None) -> None:
+        """Drop the token cached for these credentials; with ``token``, only if it is still that one
+        (another thread may have logged in afresh meanwhile)."""
+        key = self._key(url, user, password)
         with self._lock:
-            return self._login_locks.setdefault(key, threading.Lock())
+            if token is None or self._tokens.get(key) == token:
+                self._tokens.pop(key, None)
+
+    # ------------------------------------------------------------------------------------- proofs
+    def proven(self, url: str) -> bool:
+        """True once ``url`` was proven to be devpi-server's root."""
+        with self._lock:
+            return url in self._proven
+
+    def mark_proven(self, url: str) -> None:
+        """Record that ``url`` is devpi-server's root."""
+        with self._lock:
+            self._proven.add(url)
+
+    def prove_once(self, url: str, prove: Callable[[], None]) -> None:
+        """Run ``prove()`` unless ``url`` is proven, one thread at a time per URL; it marks the URL
+        proven on success (see ``DevpiClient._prove``) and raises otherwise (nothing is cached)."""
+        if self.proven(url):
+            return
+        with self._lock:
+            lock = self._proof_locks.setdefault(url, threading.Lock())
+        with lock:
+            if not self.proven(url):
+                prove()
 
     def clear(self) -> None:
+        """Forget every token and proof (after a server restart with a new secret, or between tests)."""
         with self._lock:
             self._tokens.clear()
+            self._proven.clear()
 
 
-TOKENS = _TokenCache()
+DEFAULT_STATE = ClientState()
+
 
 # devpi-server 6.20.3 sets these (and X-Devpi-Serial, X-Devpi-Uuid, X-Devpi-Primary-Uuid,
 # X-Devpi-Master-Uuid) on every response it produces: JSON, HTML pages and its own 404s alike.
@@ -243,38 +327,6 @@ def answered_by(resp: requests.Response) -> str:
     server = resp.headers.get("Server") or "no Server header"
     ctype = resp.headers.get("Content-Type") or "no Content-Type"
     return f"HTTP {resp.status_code} (Server: {server}; Content-Type: {ctype})"
-
-
-class _ProofCache:
-    """Server URLs proven to be devpi-server's root, shared by every client of a process.
-
-    The proof (one ``GET /+api``) runs before a client's first request; until a URL is proven no
-    answer from it may be read as "absent" (see ``DevpiClient.ensure_devpi``).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._proven: set[str] = set()
-        self._locks: dict[str, threading.Lock] = {}
-
-    def proven(self, url: str) -> bool:
-        with self._lock:
-            return url in self._proven
-
-    def add(self, url: str) -> None:
-        with self._lock:
-            self._proven.add(url)
-
-    def lock(self, url: str) -> threading.Lock:
-        with self._lock:
-            return self._locks.setdefault(url, threading.Lock())
-
-    def clear(self) -> None:
-        with self._lock:
-            self._proven.clear()
-
-
-PROOFS = _ProofCache()
 
 
 def _root_url(url: str, drop: int) -> str:
@@ -315,7 +367,13 @@ _STATUS_ERRORS: dict[int, tuple[type[DevpiError], str]] = {
 
 
 class DevpiClient:
-    """A devpi-server client; pass ``user``/``password`` to act as that user (root for admin work)."""
+    """A devpi-server client; pass ``user``/``password`` to act as that user (root for admin work).
+
+    ``session``: a session from :func:`make_session` (keep-alive shared with later clients; the
+    caller closes it), else the client makes one with ``retry`` and closes it in :meth:`close`.
+    ``state``: where tokens and proofs are shared (default :data:`DEFAULT_STATE`). ``timeout``: seconds
+    per connect/read wait.
+    """
 
     def __init__(
         self,
@@ -323,6 +381,8 @@ class DevpiClient:
         user: str | None = None,
         password: str | None = None,
         *,
+        session: requests.Session | None = None,
+        state: ClientState | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
     ) -> None:
@@ -333,17 +393,16 @@ class DevpiClient:
             raise ValueError("devpi server URL must not carry credentials; pass user and password")
         if not (0 < timeout < float("inf")):  # urllib3 would raise deep inside the first request
             raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
+        if session is not None and retry is not None:
+            raise ValueError("an injected session carries its retry policy: pass retry to make_session()")
         self.url = url.rstrip("/")
         self.user = user
         self._password = password
         self.timeout = timeout
-        self.retry = retry or RetryPolicy()
-        self.session = requests.Session()
-        self.session.headers["Accept"] = JSON
-        self.session.headers["User-Agent"] = "devpi-registry"
-        adapter = _BudgetAdapter(self.retry, pool_maxsize=8)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.state = state or DEFAULT_STATE
+        self._owns_session = session is None
+        self.session = make_session(retry) if session is None else session
+        self.retry = _policy_of(self.session, self.url)
 
     def __repr__(self) -> str:  # never show the password
         return f"DevpiClient({self.url!r}, user={self.user!r})"
@@ -354,7 +413,9 @@ class DevpiClient:
         return urlsplit(self.url).path.rstrip("/")
 
     def close(self) -> None:
-        self.session.close()
+        """Close the session if this client made it (an injected one belongs to whoever passed it)."""
+        if self._owns_session:
+            self.session.close()
 
     def __enter__(self) -> DevpiClient:
         return self
@@ -385,7 +446,7 @@ class DevpiClient:
         url = self._url(path)
         token = self._token() if auth and self.user is not None and self._password is not None else None
         for attempt in (1, 2):
-            hdrs = dict(headers or {})
+            hdrs = {"Accept": JSON, "User-Agent": USER_AGENT, **(headers or {})}
             if token is not None:
                 hdrs["X-Devpi-Auth"] = base64.b64encode(f"{self.user}:{token}".encode()).decode()
             try:
@@ -405,8 +466,7 @@ class DevpiClient:
             # 403 with a cached token: the token may be dead (server restarted without a secret
             # file, or expired after 10 h). devpi then treats us as anonymous. Log in afresh once.
             if resp.status_code == 403 and token is not None and attempt == 1:
-                key = TOKENS.key(self.url, self.user or "", self._password or "")
-                TOKENS.drop(key, token)
+                self.state.forget(self.url, self.user or "", self._password or "", token)
                 fresh = self._token()
                 if fresh != token:
                     token = fresh
@@ -488,17 +548,14 @@ class DevpiClient:
     # ------------------------------------------------------------------------------ auth and status
     def _token(self) -> str:
         assert self.user is not None and self._password is not None
-        key = TOKENS.key(self.url, self.user, self._password)
-        cached = TOKENS.get(key)
-        if cached is not None:
-            return cached
-        with TOKENS.login_lock(key):  # one login per process, even with 4 provider threads
-            cached = TOKENS.get(key)
-            if cached is not None:
-                return cached
-            token = self.login()
-            TOKENS.put(key, token)
-            return token
+        # one login per state (process), even with 4 provider threads
+        return self.state.token(self.url, self.user, self._password, self.login)
+
+    def forget_token(self) -> None:
+        """Forget the login token cached for this client's credentials: the next request logs in
+        afresh. Call it after changing this user's password (tokens survive password changes)."""
+        if self.user is not None and self._password is not None:
+            self.state.forget(self.url, self.user, self._password)
 
     def login(self) -> str:
         """POST /+login; returns a fresh token (valid 10 h). Raises AuthenticationError on refusal."""
@@ -531,7 +588,7 @@ class DevpiClient:
         if auth and self.user is not None and self._password is not None:
             return dict(self._json("GET", "+api"))
         resp = self._send("GET", "+api", auth=False, prove=False)
-        if not PROOFS.proven(self.url):
+        if not self.state.proven(self.url):
             self._prove(resp)
         if resp.status_code != 200:
             raise self._error("GET", resp)
@@ -545,11 +602,7 @@ class DevpiClient:
         says nothing about the user or index asked for. Raises NotDevpiError naming the URL and what
         answered; ServerError/ServerUnreachableError when nothing usable answered (not cached).
         """
-        if PROOFS.proven(self.url):
-            return
-        with PROOFS.lock(self.url):
-            if not PROOFS.proven(self.url):
-                self._prove(self._send("GET", "+api", auth=False, prove=False))
+        self.state.prove_once(self.url, lambda: self._prove(self._send("GET", "+api", auth=False, prove=False)))
 
     def _prove(self, resp: requests.Response) -> None:
         if resp.status_code >= 500:  # a proxy in front of a devpi that is down or starting: retry later
@@ -557,7 +610,7 @@ class DevpiClient:
         problem = self._root_problem(resp)
         if problem:
             raise NotDevpiError(problem, method="GET", url=resp.url, status=resp.status_code)
-        PROOFS.add(self.url)
+        self.state.mark_proven(self.url)
 
     def _root_problem(self, resp: requests.Response) -> str | None:
         """Why the ``GET /+api`` answer ``resp`` does not prove ``self.url`` is devpi's root, or None."""
@@ -600,10 +653,7 @@ class DevpiClient:
         if status[0] != "ok" and self.user is not None and self._password is not None:
             # /+api answers 200 (never 403) with a dead token (server restarted without a secret
             # file, or 10 h passed): forget the cached token and prove the password with a fresh login.
-            key = TOKENS.key(self.url, self.user, self._password)
-            cached = TOKENS.get(key)
-            if cached is not None:
-                TOKENS.drop(key, cached)
+            self.forget_token()
             status = self.api().get("authstatus") or ["noauth"]
         if status[0] != "ok" or (len(status) > 1 and status[1] != self.user):
             raise AuthenticationError(
@@ -618,7 +668,7 @@ class DevpiClient:
         """Poll /+api until it answers 200 or ``timeout`` passes (devpi-web needs ~10 s to open its port)."""
         deadline = time.monotonic() + timeout
         last: Exception | None = None
-        probe = DevpiClient(self.url, timeout=min(5.0, self.timeout), retry=NO_RETRY)
+        probe = DevpiClient(self.url, state=self.state, timeout=min(5.0, self.timeout), retry=NO_RETRY)
         try:
             while True:
                 try:

@@ -11,66 +11,82 @@ Secrets: the private key goes into the connection only, wrapped with ``Output.se
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
 from pulumi_command import remote
 
-from components.config.errors import ConfigError
-from components.host.scripts import DEFAULT_DATA_DIR, FirewallWhenInactive, HostPlan, Step, render_steps
+from components.config import rules
+from components.config.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT, DEFAULT_SSH_PORT
+from components.config.errors import refuse_arguments
+from components.config.model import StackConfig
+from components.host.scripts import FirewallWhenInactive, HostPlan, Step, render_steps
 
 __all__ = ["HOST_SETUP_TYPE", "HostArgs", "HostSetup"]
 
 HOST_SETUP_TYPE = "devpi-registry:host:HostSetup"
 
-_HOST_KEY_RE = re.compile(r"^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|rsa-sha2-(256|512)|ssh-rsa) "
-                          r"[A-Za-z0-9+/]+={0,3}( .*)?$")
-
-
 @dataclass(frozen=True, kw_only=True)
 class HostArgs:
-    """How to reach the host and how to prepare it.
+    """How to reach the host and how to prepare it; build it with :meth:`from_config`.
 
     ``host_key`` is the host's public key line as in ``known_hosts`` without the host name
     (``ssh-ed25519 AAAA…``, e.g. from ``ssh-keyscan -t ed25519 HOST``): it is required, because
-    pulumi-command does not verify the host at all without it.
+    pulumi-command does not verify the host at all without it — unless ``insecure_ignore_host_key``
+    says explicitly that the host is not to be verified (the stack's ``host.insecureIgnoreHostKey``).
     """
 
     address: pulumi.Input[str]
     private_key: pulumi.Input[str]
-    #: required; Optional only so a missing config value gets the ConfigError below, not a TypeError
+    #: required unless ``insecure_ignore_host_key``
     host_key: pulumi.Input[str] | None
+    insecure_ignore_host_key: bool = False
     user: str = "root"
-    ssh_port: int = 22
+    ssh_port: int = DEFAULT_SSH_PORT
     #: None = sudo exactly when ``user`` is not root
     sudo: bool | None = None
     sudo_command: str = "sudo -n"
     data_dir: str = DEFAULT_DATA_DIR
-    port: int = 3141
+    port: int = DEFAULT_PORT
     data_owner_uid: int = 0
     data_owner_gid: int = 0
-    #: 'fail' or 'skip' (checked with the other settings in ``plan()``)
+    #: 'fail' or 'skip'
     firewall_when_inactive: str = "fail"
     purge_data_on_destroy: bool = False
     dial_error_limit: int = 10
     per_dial_timeout: int = 15
 
+    @classmethod
+    def from_config(cls, config: StackConfig, private_key: pulumi.Input[str]) -> HostArgs:
+        """The one way from the validated stack config to the host's arguments."""
+        host = config.host
+        if host is None:
+            raise ValueError("the stack manages no host (its config has no `host`)")
+        server = config.server
+        return cls(
+            address=host.address, ssh_port=host.port, user=host.user, private_key=private_key,
+            host_key=host.host_key, insecure_ignore_host_key=host.insecure_ignore_host_key, sudo=host.sudo,
+            data_dir=server.data_dir, port=server.port, firewall_when_inactive=server.firewall_when_inactive,
+            purge_data_on_destroy=server.purge_data_on_destroy,
+        )
+
     def __post_init__(self) -> None:
-        if isinstance(self.ssh_port, bool) or not isinstance(self.ssh_port, int) \
-                or not 1 <= self.ssh_port <= 65535:
-            raise ConfigError("host.sshPort", self.ssh_port, "must be a TCP port number from 1 to 65535")
-        if self.host_key is None or self.host_key == "":
-            raise ConfigError("host.hostKey", self.host_key,
-                              "is required so the SSH connection is verified; get it with "
-                              "'ssh-keyscan -t ed25519 HOST' and keep the part after the host name")
-        if isinstance(self.host_key, str) and not _HOST_KEY_RE.match(self.host_key.strip()):
-            raise ConfigError("host.hostKey", self.host_key,
-                              "must be a public key line such as 'ssh-ed25519 AAAAC3Nza…'")
-        if isinstance(self.address, str) and not self.address.strip():
-            raise ConfigError("host.address", self.address, "must name the host (DNS name or IP)")
-        self.plan()  # validates the plain settings now, with the key paths in the message
+        # The stack-config loader applied these rules already, naming the config keys; this guard
+        # runs the same rules (components.config.rules) for any other caller and names the argument.
+        missing_key = self.host_key is None or self.host_key == ""
+        refuse_arguments("HostArgs", [
+            ("ssh_port", self.ssh_port, rules.port_problem(self.ssh_port)),
+            ("host_key", self.host_key,
+             "is required so the SSH connection is verified (or set insecure_ignore_host_key); get it with "
+             "'ssh-keyscan -t ed25519 HOST' and keep the part after the host name"
+             if missing_key and not self.insecure_ignore_host_key else None),
+            ("host_key", self.host_key,
+             rules.host_key_problem(self.host_key) if isinstance(self.host_key, str) and not missing_key else None),
+            ("address", self.address,
+             rules.host_address_problem(self.address) if isinstance(self.address, str) else None),
+        ])
+        self.plan()  # the plain settings, checked by HostPlan's guard
 
     def plan(self) -> HostPlan:
         """The non-secret settings the scripts are rendered from."""

@@ -17,13 +17,14 @@ script is wrapped as ``bash -c '<script>'`` by :func:`as_command`.
 from __future__ import annotations
 
 import hashlib
-import posixpath
 import re
 import shlex
 from dataclasses import dataclass
 from typing import Literal
 
-from components.config.errors import ConfigError
+from components.config import rules
+from components.config.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT
+from components.config.errors import refuse_arguments
 
 __all__ = [
     "DEFAULT_DATA_DIR",
@@ -45,7 +46,6 @@ __all__ = [
     "script_hash",
 ]
 
-DEFAULT_DATA_DIR = "/opt/local/devpi/data"
 FirewallWhenInactive = Literal["fail", "skip"]
 
 #: os-release IDs accepted as "RHEL 8 or compatible", with the names shown in messages.
@@ -57,14 +57,6 @@ SUPPORTED_OS = {
     "ol": "Oracle Linux",
 }
 
-# Folders whose recursive relabel (``(/.*)?``) or purge would damage the host (Docker itself warns
-# about ``:Z`` on /home and /usr): the data folder must be strictly below them.
-_FORBIDDEN_DATA_DIRS = frozenset({
-    "/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64", "/media", "/mnt", "/opt",
-    "/opt/local", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/usr/local",
-    "/var", "/var/lib", "/var/lib/docker",
-})
-_USER_RE = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}\$?$")
 _REGEX_SPECIAL = re.compile(r"([\\.^$*+?()\[\]{}|])")
 
 
@@ -79,9 +71,9 @@ class Privilege:
         """The bash ``as_root`` helper every script defines."""
         if not self.sudo:
             return 'as_root() { "$@"; }'
+        refuse_arguments("Privilege", [("sudo_command", self.sudo_command,
+                                        rules.sudo_command_problem(self.sudo_command))])
         words = shlex.split(self.sudo_command)
-        if not words:
-            raise ConfigError("sudoCommand", self.sudo_command, "must name a command when sudo is used")
         return "as_root() { " + " ".join(shlex.quote(w) for w in words) + ' "$@"; }'
 
 
@@ -438,44 +430,35 @@ class Step:
 
 @dataclass(frozen=True, kw_only=True)
 class HostPlan:
-    """The plain (non-secret, known at preview) settings the host scripts are rendered from."""
+    """The plain (non-secret, known at preview) settings the host scripts are rendered from.
+
+    Build it from the validated stack config through ``HostArgs.from_config(...).plan()``.
+    """
 
     user: str = "root"
     sudo: bool | None = None
     sudo_command: str = "sudo -n"
     data_dir: str = DEFAULT_DATA_DIR
-    port: int = 3141
+    port: int = DEFAULT_PORT
     data_owner_uid: int = 0
     data_owner_gid: int = 0
     firewall_when_inactive: FirewallWhenInactive = "fail"
     purge_data_on_destroy: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.user, str) or not _USER_RE.match(self.user):
-            raise ConfigError("user", self.user, "must be a POSIX user name such as 'root' or 'deploy'")
-        self._check_data_dir()
-        if isinstance(self.port, bool) or not isinstance(self.port, int) or not 1 <= self.port <= 65535:
-            raise ConfigError("port", self.port, "must be a TCP port number from 1 to 65535")
-        for key, value in (("dataOwnerUid", self.data_owner_uid), ("dataOwnerGid", self.data_owner_gid)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
-                raise ConfigError(key, value, "must be a numeric id >= 0 (0 = root, as the devpi image runs)")
-        if self.firewall_when_inactive not in ("fail", "skip"):
-            raise ConfigError("firewallWhenInactive", self.firewall_when_inactive, "must be 'fail' or 'skip'")
-        if self.use_sudo and not shlex.split(self.sudo_command or ""):
-            raise ConfigError("sudoCommand", self.sudo_command, "must name a command, such as 'sudo -n'")
-
-    def _check_data_dir(self) -> None:
-        d = self.data_dir
-        if not isinstance(d, str) or not d.startswith("/"):
-            raise ConfigError("dataDir", d, "must be an absolute path such as /opt/local/devpi/data")
-        if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in d):
-            # SELinux file-context rules are whitespace-separated: a blank in the path can't be labelled
-            raise ConfigError("dataDir", d, "must not contain blanks or control characters")
-        if posixpath.normpath(d) != d or d.startswith("//"):
-            raise ConfigError("dataDir", d, f"must be a normalised path (did you mean {posixpath.normpath(d)}?)")
-        if d in _FORBIDDEN_DATA_DIRS:
-            raise ConfigError("dataDir", d, "must be a folder of its own below a system folder, "
-                                            "e.g. /opt/local/devpi/data (it is relabelled and may be purged)")
+        # The stack-config loader already applied these rules (naming the config keys); this guard
+        # runs the same rules for any other caller and names the argument.
+        refuse_arguments("HostPlan", [
+            ("user", self.user, rules.unix_user_problem(self.user)),
+            ("data_dir", self.data_dir, rules.data_dir_problem(self.data_dir)),
+            ("port", self.port, rules.port_problem(self.port)),
+            ("data_owner_uid", self.data_owner_uid, rules.owner_id_problem(self.data_owner_uid)),
+            ("data_owner_gid", self.data_owner_gid, rules.owner_id_problem(self.data_owner_gid)),
+            ("firewall_when_inactive", self.firewall_when_inactive,
+             rules.firewall_problem(self.firewall_when_inactive)),
+            ("sudo_command", self.sudo_command,
+             rules.sudo_command_problem(self.sudo_command) if self.use_sudo else None),
+        ])
 
     @property
     def use_sudo(self) -> bool:

@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from rich.console import Group, RenderableType
+
 from components.config.errors import ConfigError
 from components.config.retention import RetentionPolicy
 from components.devpi.client import DevpiClient, RetryPolicy
@@ -33,7 +35,7 @@ from . import promote as promote_mod
 from . import prune as prune_mod
 from . import remove as remove_mod
 from . import status as status_mod
-from .common import BusyGate, BusyLimits, LifecycleError, Progress, UsageError
+from .common import BusyGate, BusyLimits, LifecycleError, Progress, UsageError, make_console, show
 from .connection import Connection, StackConfig, read_stack_config, resolve_connection
 
 __all__ = ["build_parser", "main"]
@@ -226,12 +228,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class App:
-    """Runs one parsed command; stdout/stderr/stdin injectable for tests."""
+    """Runs one parsed command; stdout/stderr/stdin and the environment injectable for tests.
+
+    Human output and progress bars go through rich consoles on ``out`` and ``err`` (plain text
+    unless the stream is a terminal); ``--json`` documents are written to ``out`` as they are.
+    """
 
     def __init__(self, args: argparse.Namespace, out: TextIO, err: TextIO, stdin: TextIO,
                  env: dict[str, str] | None = None) -> None:
         self.args, self.out, self.err, self.stdin = args, out, err, stdin
         self.env = env
+        self.out_console = make_console(out, env)
+        self.err_console = make_console(err, env)
         self.stack: StackConfig | None = read_stack_config(args.stack_config) if args.stack_config else None
         self.make_client: Callable[[], DevpiClient] | None = None
         self.emitted = False  # the command's --json document is out (an error then adds no second one)
@@ -254,14 +262,18 @@ class App:
             raise LifecycleError(str(exc)) from exc
 
     def note(self, message: str) -> None:
-        self.err.write(message + "\n")
+        """One line on stderr (above a running progress bar, which rich redraws below it)."""
+        self.err_console.print(message, soft_wrap=True)
 
-    def emit(self, data: Any, human: str) -> None:
+    def emit(self, data: Any, human: RenderableType) -> None:
         self.emitted = True
-        self.out.write((json.dumps(data, indent=2, default=str) if self.args.json else human) + "\n")
+        if self.args.json:
+            self.out.write(json.dumps(data, indent=2, default=str) + "\n")
+        else:
+            show(self.out_console, human)
 
     def progress(self) -> Callable[[int, str], Progress]:
-        return lambda total, label: Progress(total, label, self.err)
+        return lambda total, label: Progress(total, label, self.err_console)
 
     def confirm(self, question: str) -> None:
         if self.args.yes:
@@ -303,26 +315,30 @@ class App:
             return None
         return RetentionPolicy.from_config(raw, "prune options")
 
-    def prune(self) -> int:
+    def _prune_targets(self) -> list[tuple[str, RetentionPolicy]]:
+        """(index, policy) pairs: --index with the flags' policy (else the stack file's for it), or
+        every retention the stack file declares."""
         policy = self._policy_from_flags()
-        targets: list[tuple[str, RetentionPolicy]] = []
         if self.args.index:
             if policy is None and self.stack is not None:
-                decl = next((d for d in self.stack.indexes if d.name == self.args.index), None)
+                decl = self.stack.find_index(self.args.index)
                 policy = decl.retention if decl else None
             if policy is None:
                 raise LifecycleError("no retention policy: give --keep-last and/or --max-age-days "
                                      "(or a --stack-config declaring retention for this index)")
-            targets.append((self.args.index, policy))
-        elif self.stack is not None:
-            if policy is not None:
-                raise LifecycleError("policy flags need --index; with only --stack-config the declared "
-                                     "policies apply")
-            targets = [(d.name, d.retention) for d in self.stack.indexes if d.retention is not None]
-            if not targets:
-                raise LifecycleError(f"{self.stack.path} declares no retention on any index")
-        else:
+            return [(self.args.index, policy)]
+        if self.stack is None:
             raise LifecycleError("prune needs --index USER/INDEX or --stack-config Pulumi.<stack>.yaml")
+        if policy is not None:
+            raise LifecycleError("policy flags need --index; with only --stack-config the declared "
+                                 "policies apply")
+        targets = [(d.full_name, d.retention) for d in self.stack.indexes if d.retention is not None]
+        if not targets:
+            raise LifecycleError(f"{self.args.stack_config} declares no retention on any index")
+        return targets
+
+    def prune(self) -> int:
+        targets = self._prune_targets()
         reports = []
         with self.client(need_password=self.args.yes) as c:
             gate = BusyGate(c.status, limits=BusyLimits(max_event_lag=self.args.max_event_lag),
@@ -333,7 +349,7 @@ class App:
                                                      force=self.args.force, gate=gate, progress=self.progress(),
                                                      jobs=self.args.jobs, make_client=self.make_client))
         self.emit({"indexes": [r.to_json() for r in reports]},
-                  "\n".join(r.human(self.args.verbose) for r in reports))
+                  Group(*(r.human(self.args.verbose) for r in reports)))
         return 0
 
     def du(self) -> int:

@@ -1,15 +1,30 @@
-"""What every lifecycle command shares: the one-line error type, a stderr progress bar, and the
-load gate that pauses work while devpi-server is busy."""
+"""What every lifecycle command shares: the one-line error type, rich consoles on the command's
+streams (progress bars, tables), and the load gate that pauses work while devpi-server is busy."""
 
 from __future__ import annotations
 
-import sys
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-__all__ = ["BusyGate", "BusyLimits", "LifecycleError", "Progress", "UsageError", "busy_reason"]
+from rich.console import Console, RenderableType
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+
+__all__ = [
+    "BusyGate",
+    "BusyLimits",
+    "LifecycleError",
+    "Progress",
+    "UsageError",
+    "busy_reason",
+    "make_console",
+    "show",
+    "table",
+]
 
 
 class LifecycleError(Exception):
@@ -20,38 +35,59 @@ class UsageError(LifecycleError):
     """A bad option or argument value, found before anything was done (exit 2, like argparse's)."""
 
 
-class Progress:
-    """A dependency-free progress bar on stderr, drawn only when stderr is a terminal.
+# Width of output that is not a terminal: wide enough that a pipe or file never gets a line wrapped.
+_PLAIN_WIDTH = 10_000
 
-    tqdm would not earn its place: one bar, redrawn at most ten times a second.
+
+def make_console(stream: TextIO, env: Mapping[str, str] | None = None) -> Console:
+    """A rich Console on ``stream`` (a command's injected stdout or stderr).
+
+    Colours and live progress only at a terminal, by rich's rules read from ``env`` (default: the
+    process environment): ``NO_COLOR`` drops colours, ``FORCE_COLOR``/``TTY_COMPATIBLE`` override the
+    tty check. A pipe, a file or a test's StringIO gets plain text without escape codes, unwrapped.
+    Markup, emoji codes and highlighting are off: names and reasons are printed as they are.
     """
+    console = Console(file=stream, _environ=dict(os.environ if env is None else env), markup=False,
+                      emoji=False, highlight=False)
+    if not console.is_terminal:
+        console.width = _PLAIN_WIDTH
+    return console
 
-    def __init__(self, total: int, label: str, stream: TextIO | None = None, *, enabled: bool | None = None):
+
+def show(console: Console, renderable: RenderableType) -> None:
+    """Print ``renderable``; off a terminal without the trailing blanks rich pads table cells with."""
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    with console.capture() as captured:
+        console.print(renderable)
+    console.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
+
+
+def table(*columns: str, right: tuple[str, ...] = ()) -> Table:
+    """A borderless table with a header row, one space between columns (greppable in a pipe);
+    the columns named in ``right`` are right-aligned (numbers)."""
+    grid = Table(box=None, show_edge=False, pad_edge=False, collapse_padding=True, header_style="bold")
+    for name in columns:
+        grid.add_column(name, justify="right" if name in right else "left")
+    return grid
+
+
+class Progress:
+    """A progress bar (rich) on a console, drawn only at a terminal: elsewhere it prints nothing."""
+
+    def __init__(self, total: int, label: str, console: Console) -> None:
         self.total = max(total, 0)
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
-        self.done = 0
-        self._last = 0.0
+        self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=console, disable=not console.is_terminal)
+        self._task = self._bar.add_task(label, total=self.total)
+        self._bar.start()
 
     def advance(self, n: int = 1) -> None:
-        self.done += n
-        now = time.monotonic()
-        if self.enabled and (now - self._last >= 0.1 or self.done >= self.total):
-            self._last = now
-            self._draw()
-
-    def _draw(self) -> None:
-        width = 30
-        filled = width * self.done // self.total if self.total else width
-        self.stream.write(f"\r[{'#' * filled}{'-' * (width - filled)}] {self.done}/{self.total} {self.label}")
-        self.stream.flush()
+        self._bar.advance(self._task, n)
 
     def close(self) -> None:
-        if self.enabled and self.total:
-            self._draw()
-            self.stream.write("\n")
-            self.stream.flush()
+        self._bar.stop()
 
 
 @dataclass(frozen=True)

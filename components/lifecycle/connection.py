@@ -6,28 +6,29 @@ user ``root``). The password comes ONLY from ``DEVPI_PASSWORD``, ``--password-fi
 interactive prompt: a ``--password`` flag would be visible to every user in ``ps`` and land in shell
 history, and the stack's ``rootPassword`` is encrypted in the yaml (Pulumi's secrets provider), so it
 cannot be read from there.
+
+The stack file is read by the stack-config loader itself (:func:`components.config.sources.load_stack_file`):
+the CLI sees the same :class:`~components.config.model.StackConfig` (same rules, same default server
+URL) as ``pulumi preview``.
 """
 
 from __future__ import annotations
 
 import getpass
-import json
 import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from components.config.connection import DEFAULT_PORT, PROJECT, default_server_url
-from components.config.errors import ConfigError
-from components.config.retention import RetentionPolicy
+from components.config.model import StackConfig
+from components.config.sources import load_stack_file
 
 from .common import LifecycleError
 
-__all__ = ["Connection", "IndexDecl", "StackConfig", "read_stack_config", "resolve_connection"]
+__all__ = ["Connection", "StackConfig", "read_stack_config", "resolve_connection"]
 
 
 @dataclass(frozen=True)
@@ -37,88 +38,18 @@ class Connection:
     password: str | None = field(default=None, repr=False)
 
 
-@dataclass(frozen=True)
-class IndexDecl:
-    """One entry of ``devpi-registry:indexes`` as far as the lifecycle tool needs it."""
-
-    name: str
-    volatile: bool | None = None
-    bases: tuple[str, ...] | None = None
-    retention: RetentionPolicy | None = None
-
-
-@dataclass(frozen=True)
-class StackConfig:
-    path: Path
-    url: str | None
-    users: tuple[str, ...]
-    indexes: tuple[IndexDecl, ...]
-
-
-def _value(raw: Any, key: str) -> Any:
-    """Stack yaml values are either structured YAML or JSON strings (``pulumi config set --path``)."""
-    if isinstance(raw, str) and raw[:1] in "[{":
-        try:
-            return json.loads(raw)
-        except ValueError as exc:
-            raise ConfigError(key, raw, "is not valid JSON") from exc
-    return raw
-
-
-def _index_decl(raw: Any, path: str) -> IndexDecl:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(path, raw, "must be an object with at least `name: user/index`")
-    name = raw.get("name")
-    if not isinstance(name, str) or name.count("/") != 1 or not all(name.split("/")):
-        raise ConfigError(f"{path}.name", name, "must be 'user/index'")
-    volatile = raw.get("volatile")
-    if volatile is not None and not isinstance(volatile, bool):
-        raise ConfigError(f"{path}.volatile", volatile, "must be true or false")
-    bases = raw.get("bases")
-    if bases is not None:
-        if isinstance(bases, str) or not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
-            raise ConfigError(f"{path}.bases", bases, "must be a list of 'user/index' names")
-        bases = tuple(bases)
-    retention = raw.get("retention")
-    policy = RetentionPolicy.from_config(retention, f"{path}.retention") if retention is not None else None
-    return IndexDecl(name=name, volatile=volatile, bases=bases, retention=policy)
-
-
 def read_stack_config(path: Path) -> StackConfig:
-    """Read ``Pulumi.<stack>.yaml``: server URL, declared users and indexes (no secrets are read)."""
+    """Read ``Pulumi.<stack>.yaml``: server URL, declared users and indexes (no secret is read).
+
+    Raises ``LifecycleError`` when the file cannot be read or is not YAML, ``ConfigError`` (naming the
+    key path) when a value breaks a rule.
+    """
     try:
-        doc = yaml.safe_load(Path(path).read_text()) or {}
+        return load_stack_file(path)
     except OSError as exc:
         raise LifecycleError(f"cannot read stack config {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:
         raise LifecycleError(f"stack config {path} is not valid YAML: {exc}") from exc
-    config = doc.get("config") or {} if isinstance(doc, dict) else {}
-
-    def get(key: str) -> Any:
-        full = f"{PROJECT}:{key}"
-        return _value(config.get(full), full)
-
-    url = get("serverUrl")
-    if not url:
-        host, server = get("host") or {}, get("server") or {}
-        if isinstance(host, Mapping) and host.get("address"):
-            port = server.get("port", DEFAULT_PORT) if isinstance(server, Mapping) else DEFAULT_PORT
-            url = default_server_url(str(host["address"]), int(port))
-    raw_indexes = get("indexes") or []
-    if not isinstance(raw_indexes, list):
-        raise ConfigError(f"{PROJECT}:indexes", raw_indexes, "must be a list of index objects")
-    indexes = tuple(_index_decl(item, f"{PROJECT}:indexes[{i}]") for i, item in enumerate(raw_indexes))
-    users: list[str] = []
-    for i, item in enumerate(get("users") or []):
-        name = item.get("name") if isinstance(item, Mapping) else item
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{PROJECT}:users[{i}]", item, "must be a user name or an object with `name`")
-        users.append(name)
-    for decl in indexes:
-        owner = decl.name.split("/")[0]
-        if owner not in users:
-            users.append(owner)
-    return StackConfig(Path(path), str(url).rstrip("/") if url else None, tuple(users), indexes)
 
 
 def resolve_connection(
@@ -133,7 +64,7 @@ def resolve_connection(
     need_password: bool = False,
 ) -> Connection:
     """Combine flags, environment and stack file; ask for the password only when it is needed."""
-    url = url or env.get("DEVPI_URL") or (stack.url if stack else None)
+    url = url or env.get("DEVPI_URL") or (stack.server_url if stack else None)
     if not url:
         raise LifecycleError("no server URL: pass --url, set DEVPI_URL, or point --stack-config at a stack "
                              "file with devpi-registry:serverUrl or host.address")

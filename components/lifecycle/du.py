@@ -16,14 +16,17 @@ Mirror indexes are not counted (their project list is all of PyPI; their cached 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.console import Group, RenderableType
+from rich.padding import Padding
+
 from components.devpi.client import DevpiClient, ReleaseFile, release_files_of
 
-from .common import LifecycleError, Progress
+from .common import LifecycleError, Progress, table
 
 __all__ = ["LEVELS", "FileSize", "Usage", "aggregate", "measure"]
 
@@ -70,35 +73,24 @@ def human_size(n: int) -> str:
     return f"{size:.1f} TiB"  # pragma: no cover
 
 
-def render(rows: list[Usage]) -> str:
+def render(rows: list[Usage]) -> RenderableType:
+    """The human output: per level a heading (``users:``) and a table of size, files and name."""
     if not rows:
         return "no release files on any stage index"
-    lines = []
+    parts: list[RenderableType] = []
     for level, plural in LEVELS.items():
-        part = [r for r in rows if r.level == level]
-        lines.append(f"{plural}:")
-        lines += [f"  {human_size(r.bytes):>10}  {r.files:>6} files  {r.name}" for r in part]
-    return "\n".join(lines)
+        sizes = table("size", "files", "name", right=("size", "files"))
+        for r in rows:
+            if r.level == level:
+                sizes.add_row(human_size(r.bytes), str(r.files), r.name)
+        parts += [f"{plural}:", Padding(sizes, (0, 0, 0, 2))]
+    return Group(*parts)
 
 
 def measure(client: DevpiClient, *, index: str | None = None, serverdir: Path | None = None,
             progress: Callable[[int, str], Progress] | None = None) -> list[FileSize]:
     """Sizes of every release file on stage indexes (or one ``index``)."""
-    if index is not None:
-        if client.get_index(index).get("type") == "mirror":
-            raise LifecycleError(f"{index} is a mirror: du counts stage indexes only")
-        indexes = [index]
-    else:
-        indexes = []
-        for user, config in sorted(client.list_users().items()):
-            for name, iconf in sorted((config.get("indexes") or {}).items()):
-                if iconf.get("type", "stage") != "mirror":
-                    indexes.append(f"{user}/{name}")
-    listed: list[tuple[str, str, ReleaseFile]] = []
-    for idx in indexes:
-        for project in client.list_projects(idx):
-            for data in client.get_project(idx, project).values():
-                listed += [(idx, project, f) for f in release_files_of(data) if f.index == idx]
+    listed = [(idx, project, f) for idx in _stage_indexes(client, index) for project, f in _own_files(client, idx)]
     bar = progress(len(listed), "sizing files") if progress else None
     out = []
     for idx, project, f in listed:
@@ -108,6 +100,27 @@ def measure(client: DevpiClient, *, index: str | None = None, serverdir: Path | 
     if bar:
         bar.close()
     return out
+
+
+def _stage_indexes(client: DevpiClient, index: str | None) -> list[str]:
+    """``[index]`` (refused if it is a mirror), or every stage index of the server, sorted."""
+    if index is not None:
+        if client.get_index(index).get("type") == "mirror":
+            raise LifecycleError(f"{index} is a mirror: du counts stage indexes only")
+        return [index]
+    return [f"{user}/{name}"
+            for user, config in sorted(client.list_users().items())
+            for name, iconf in sorted((config.get("indexes") or {}).items())
+            if iconf.get("type", "stage") != "mirror"]
+
+
+def _own_files(client: DevpiClient, index: str) -> Iterator[tuple[str, ReleaseFile]]:
+    """(project, file) for every release file stored on ``index`` itself (not inherited)."""
+    for project in client.list_projects(index):
+        for data in client.get_project(index, project).values():
+            for f in release_files_of(data):
+                if f.index == index:
+                    yield project, f
 
 
 def _size(client: DevpiClient, f: ReleaseFile, serverdir: Path | None) -> int:

@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.console import Group, RenderableType
+from rich.padding import Padding
+
 from components.config.retention import Decision, Plan, RetentionPolicy, VersionInfo, plan_prune
 from components.devpi.client import DevpiClient, release_files_of
 from components.devpi.errors import NotFoundError, PermissionDeniedError
 
-from .common import BusyGate, LifecycleError, Progress
+from .common import BusyGate, LifecycleError, Progress, table
 
 __all__ = ["PruneReport", "collect_versions", "prune_index", "uploaded_at"]
 
@@ -84,16 +87,19 @@ class PruneReport:
                           for d in self.plan.decisions],
         }
 
-    def human(self, verbose: bool = False) -> str:
+    def human(self, verbose: bool = False) -> RenderableType:
+        """A summary line and a table of the removals (with ``verbose`` also of what is kept, and why)."""
         n = len(self.plan.removals)
         head = (f"{self.index}: removed {len(self.removed)} of {len(self.plan.decisions)} versions"
                 if self.applied else
                 f"{self.index}: would remove {n} of {len(self.plan.decisions)} versions (dry run; --yes applies)")
-        lines = [head]
-        for d in self.plan.decisions:
-            if d.remove or verbose:
-                lines.append(f"  {'remove' if d.remove else 'keep  '} {d.project}=={d.version}  ({d.reason})")
-        return "\n".join(lines)
+        shown = [d for d in self.plan.decisions if d.remove or verbose]
+        if not shown:
+            return head
+        decisions = table("action", "version", "reason")
+        for d in shown:
+            decisions.add_row("remove" if d.remove else "keep", f"{d.project}=={d.version}", d.reason)
+        return Group(head, Padding(decisions, (0, 0, 0, 2)))
 
 
 def prune_index(
@@ -135,59 +141,18 @@ def prune_index(
 def _delete_all(client: DevpiClient, index: str, removals: Sequence[Decision], report: PruneReport, *,
                 force: bool, gate: BusyGate | None, jobs: int, make_client: Callable[[], DevpiClient] | None,
                 bar: Progress | None) -> None:
-    """DELETE each version, ``jobs`` requests in flight (devpi serializes the commits, but request
-    handling, auth and the response overlap: ~1.5x with 4 on devpi-server 6.20.3). Each worker thread
-    has its own keep-alive client; the login token is shared (components.devpi.client token cache)."""
-    jobs = max(1, jobs) if make_client is not None else 1
-    local = threading.local()
-    clones: list[DevpiClient] = []
-    lock = threading.Lock()
+    """DELETE each version (see ``_Deletes``), recording the removals in ``report`` in plan order."""
 
-    def worker_client() -> DevpiClient:
-        if jobs == 1 or make_client is None:
-            return client
-        mine: DevpiClient | None = getattr(local, "client", None)
-        if mine is None:
-            mine = local.client = make_client()
-            with lock:
-                clones.append(mine)
-        return mine
+    def done(decision: Decision) -> None:
+        report.removed.append(decision)
+        if bar:
+            bar.advance()
 
-    def delete(decision: Decision) -> Decision:
-        # NotFoundError: already gone (another prune, a manual remove) — the goal is reached
-        with contextlib.suppress(NotFoundError):
-            worker_client().delete_version(index, decision.project, decision.version, force=force)
-        return decision
-
-    failure: BaseException | None = None
-
-    def collect(done: set[Future[Decision]]) -> None:
-        nonlocal failure
-        for future in done:
-            exc = future.exception()
-            if exc is not None:
-                failure = failure or exc
-                continue
-            report.removed.append(future.result())
-            if bar:
-                bar.advance()
-
+    deletes = _Deletes(client, index, force=force, jobs=jobs, make_client=make_client)
     try:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="prune") as pool:
-            pending: set[Future[Decision]] = set()
-            for decision in removals:
-                if failure is not None:
-                    break
-                if gate:
-                    gate.check()
-                pending.add(pool.submit(delete, decision))
-                if len(pending) >= 2 * jobs:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    collect(done)
-            collect(wait(pending)[0])
+        failure = deletes.run(removals, gate, done)
     finally:
-        for c in clones:
-            c.close()
+        deletes.close()
         if bar:
             bar.close()
         if gate:
@@ -201,6 +166,69 @@ def _delete_all(client: DevpiClient, index: str, removals: Sequence[Decision], r
             "removals; only root, the index owner and acl_upload users may)") from failure
     if failure is not None:
         raise failure
+
+
+class _Deletes:
+    """DELETE versions, ``jobs`` requests in flight (devpi serializes the commits, but request
+    handling, auth and the response overlap: ~1.5x with 4 on devpi-server 6.20.3). Each worker thread
+    has its own keep-alive client from ``make_client`` (without it, one at a time on ``client``); the
+    login token is shared (the clients' ClientState). The first failure stops new deletes."""
+
+    def __init__(self, client: DevpiClient, index: str, *, force: bool, jobs: int,
+                 make_client: Callable[[], DevpiClient] | None) -> None:
+        self.client, self.index, self.force = client, index, force
+        self.make_client = make_client
+        self.jobs = max(1, jobs) if make_client is not None else 1
+        self.failure: BaseException | None = None
+        self._local = threading.local()
+        self._clones: list[DevpiClient] = []
+        self._lock = threading.Lock()
+
+    def run(self, removals: Sequence[Decision], gate: BusyGate | None,
+            done: Callable[[Decision], None]) -> BaseException | None:
+        """Delete every version of ``removals`` (pausing at ``gate``), calling ``done`` for each one
+        removed; returns the first failure, or None."""
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="prune") as pool:
+            pending: set[Future[Decision]] = set()
+            for decision in removals:
+                if self.failure is not None:
+                    break
+                if gate:
+                    gate.check()
+                pending.add(pool.submit(self._delete, decision))
+                if len(pending) >= 2 * self.jobs:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    self._collect(finished, done)
+            self._collect(wait(pending)[0], done)
+        return self.failure
+
+    def close(self) -> None:
+        for c in self._clones:
+            c.close()
+
+    def _worker_client(self) -> DevpiClient:
+        if self.jobs == 1 or self.make_client is None:
+            return self.client
+        mine: DevpiClient | None = getattr(self._local, "client", None)
+        if mine is None:
+            mine = self._local.client = self.make_client()
+            with self._lock:
+                self._clones.append(mine)
+        return mine
+
+    def _delete(self, decision: Decision) -> Decision:
+        # NotFoundError: already gone (another prune, a manual remove) — the goal is reached
+        with contextlib.suppress(NotFoundError):
+            self._worker_client().delete_version(self.index, decision.project, decision.version, force=self.force)
+        return decision
+
+    def _collect(self, finished: set[Future[Decision]], done: Callable[[Decision], None]) -> None:
+        for future in finished:
+            exc = future.exception()
+            if exc is not None:
+                self.failure = self.failure or exc
+            else:
+                done(future.result())
 
 
 def now_utc() -> datetime:

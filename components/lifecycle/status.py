@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.console import Group, RenderableType
+from rich.padding import Padding
+
+from components.config.model import IndexConfig
 from components.devpi.client import DevpiClient
 
-from .common import busy_reason
+from .common import busy_reason, table
 from .connection import StackConfig
 
 __all__ = ["Drift", "StatusReport", "compare_stack", "gather"]
@@ -21,39 +25,45 @@ class Drift:
     expected: Any = None
     actual: Any = None
 
-    def human(self) -> str:
+    def cells(self) -> tuple[str, str]:
+        """What the stack declares and what the server has, for the drift table."""
         if self.kind.startswith("missing-"):
-            return f"{self.kind.removeprefix('missing-')} {self.name} is declared but missing"
+            return "declared", "missing"
         if self.kind == "undeclared-index":
-            return f"index {self.name} exists but is not declared (ignored by the stack)"
-        return f"index {self.name}: {self.kind} is {self.actual!r}, stack declares {self.expected!r}"
+            return "not declared (ignored by the stack)", "exists"
+        return repr(self.expected), repr(self.actual)
 
 
 def compare_stack(stack: StackConfig, users: Mapping[str, Mapping[str, Any]]) -> list[Drift]:
     """Pure: declared users/indexes (stack file) against ``GET /`` (users with their index configs)."""
-    drift: list[Drift] = []
-    for user in stack.users:
-        if user not in users:
-            drift.append(Drift("missing-user", user))
-    declared = set()
+    declared_users = stack.user_names  # with the owners of declared indexes (a stack file implies them)
+    drift = [Drift("missing-user", user) for user in declared_users if user not in users]
     for decl in stack.indexes:
-        declared.add(decl.name)
-        owner, name = decl.name.split("/")
-        config = ((users.get(owner) or {}).get("indexes") or {}).get(name)
-        if config is None:
-            drift.append(Drift("missing-index", decl.name))
-            continue
-        if decl.volatile is not None and bool(config.get("volatile", True)) != decl.volatile:
-            drift.append(Drift("volatile", decl.name, decl.volatile, bool(config.get("volatile", True))))
-        if decl.bases is not None and list(config.get("bases") or []) != list(decl.bases):
-            drift.append(Drift("bases", decl.name, list(decl.bases), list(config.get("bases") or [])))
-    for user, uconf in users.items():
-        if user not in stack.users:
-            continue
-        for name in (uconf.get("indexes") or {}):
-            if f"{user}/{name}" not in declared and f"{user}/{name}" != "root/pypi":
-                drift.append(Drift("undeclared-index", f"{user}/{name}"))
+        drift += _index_drift(decl, ((users.get(decl.owner) or {}).get("indexes") or {}).get(decl.name))
+    declared = {decl.full_name for decl in stack.indexes}
+    drift += [Drift("undeclared-index", index) for index in _indexes_of(users, declared_users)
+              if index not in declared and index != "root/pypi"]
     return drift
+
+
+def _index_drift(decl: IndexConfig, config: Mapping[str, Any] | None) -> list[Drift]:
+    """Pure: how one declared index differs from its config on the server (None: missing there)."""
+    if config is None:
+        return [Drift("missing-index", decl.full_name)]
+    drift = []
+    volatile = bool(config.get("volatile", True))
+    if volatile != decl.volatile:
+        drift.append(Drift("volatile", decl.full_name, decl.volatile, volatile))
+    bases = list(config.get("bases") or [])
+    if bases != list(decl.bases):
+        drift.append(Drift("bases", decl.full_name, list(decl.bases), bases))
+    return drift
+
+
+def _indexes_of(users: Mapping[str, Mapping[str, Any]], owners: Collection[str]) -> list[str]:
+    """Pure: ``user/index`` of every index on the server owned by one of ``owners``."""
+    return [f"{user}/{name}" for user, uconf in users.items() if user in owners
+            for name in (uconf.get("indexes") or {})]
 
 
 @dataclass
@@ -82,17 +92,22 @@ class StatusReport:
             "ok": self.ok,
         }
 
-    def human(self) -> str:
+    def human(self) -> RenderableType:
+        """The human output: server, load, and (with a stack file) a table of the drift found."""
         if not self.reachable:
             return f"{self.url}: UNREACHABLE ({self.error})"
-        lines = [f"{self.url}: up, devpi-server {self.version}, serial {self.serial} "
-                 f"(events at {self.event_serial}), role {self.role}",
-                 f"load: {'busy — ' + self.busy if self.busy else 'idle'}"]
+        parts: list[RenderableType] = [
+            f"{self.url}: up, devpi-server {self.version}, serial {self.serial} "
+            f"(events at {self.event_serial}), role {self.role}",
+            f"load: {'busy — ' + self.busy if self.busy else 'idle'}"]
         if self.drift is not None:
-            lines.append("stack: matches the declared users and indexes" if not self.drift
-                         else "stack drift:")
-            lines += [f"  {d.human()}" for d in self.drift]
-        return "\n".join(lines)
+            parts.append("stack: matches the declared users and indexes" if not self.drift else "stack drift:")
+        if self.drift:
+            drift = table("drift", "name", "stack", "server")
+            for d in self.drift:
+                drift.add_row(d.kind, d.name, *d.cells())
+            parts.append(Padding(drift, (0, 0, 0, 2)))
+        return Group(*parts)
 
 
 def gather(client: DevpiClient, stack: StackConfig | None, now: float) -> StatusReport:

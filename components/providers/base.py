@@ -7,7 +7,8 @@ The provider host calls :meth:`DevpiProviderBase.configure` once per process wit
 config (secrets decrypted); the URL and root's password come from there, and each provider method
 builds its own :class:`~components.devpi.client.DevpiClient` (the host runs 4 threads on one provider
 instance, so nothing per-call may live on ``self``). Login tokens are shared per process by the
-client's token cache, so N resources cost one login.
+client's ``DEFAULT_STATE``, so N resources cost one login, and each thread reuses one keep-alive
+session from this module's :class:`SessionPool`.
 """
 
 from __future__ import annotations
@@ -15,20 +16,22 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass, field
 
 import requests
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
 
 from components.config.connection import PROJECT, ProviderSettings, provider_settings
 from components.config.errors import ConfigError
-from components.devpi.client import DevpiClient
+from components.devpi.client import DEFAULT_TIMEOUT, DevpiClient, RetryPolicy, make_session
 from components.devpi.errors import AuthenticationError, LoginRefusedError
 
 __all__ = [
     "REQUIRED_CONFIG_KEYS",
+    "ClientOptions",
     "DevpiProviderBase",
     "NotConfiguredError",
+    "SessionPool",
     "root_login_refused",
 ]
 
@@ -40,42 +43,60 @@ class NotConfiguredError(RuntimeError):
 
 
 # -------------------------------------------------------------------------------- keep-alive pool
-_THREAD = threading.local()
-
-
-class _PooledClient(DevpiClient):
-    """A DevpiClient whose keep-alive session is kept for later calls on the same thread.
+class SessionPool:
+    """One keep-alive ``requests.Session`` per thread and retry policy, for ``DevpiClient(session=…)``.
 
     A fresh TCP connection per provider call costs a connect/accept round trip (about 1 ms on
     loopback, far more across a network or with TLS), which made the provider 1.5x slower than a
     raw keep-alive loop. ``requests.Session`` is not thread-safe, so the pool is per thread (the
     provider host runs 4); it lives in this module, never on the pickled provider. urllib3 checks a
-    pooled connection before reuse and reconnects when the server has closed it.
+    pooled connection before reuse and reconnects when the server has closed it. Clients given a
+    pooled session leave it open when they close.
     """
 
-    def __init__(self, url: str, user: str | None, password: str | None, **kwargs: Any) -> None:
-        super().__init__(url, user, password, **kwargs)
-        pool: dict[tuple[Any, ...], requests.Session] = _THREAD.__dict__.setdefault("sessions", {})
-        key = (self.url, repr(kwargs.get("retry")), kwargs.get("timeout"))
-        cached = pool.get(key)
-        if cached is None:
-            pool[key] = self.session
-        else:
-            self.session.close()
-            self.session = cached
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def session(self, retry: RetryPolicy) -> requests.Session:
+        """This thread's session sending with ``retry`` (made on first use)."""
+        sessions: dict[RetryPolicy, requests.Session] = self._local.__dict__.setdefault("sessions", {})
+        if retry not in sessions:
+            sessions[retry] = make_session(retry)
+        return sessions[retry]
 
     def close(self) -> None:
-        """Keep the session open: it is this thread's keep-alive connection for the next call."""
+        """Close and forget this thread's sessions."""
+        sessions: dict[RetryPolicy, requests.Session] = self._local.__dict__.pop("sessions", {})
+        for session in sessions.values():
+            session.close()
+
+
+SESSIONS = SessionPool()
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """How provider methods build their clients: the retry policy and the per-wait timeout.
+
+    The defaults are for real deployments. A test that needs an unreachable server to fail fast sets
+    its own on the provider *instance* after construction, e.g.
+    ``p.client_options = ClientOptions(retry=RetryPolicy(attempts=0))``; providers are pickled before
+    any such assignment, so the pickled form stays stateless.
+    """
+
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: float = DEFAULT_TIMEOUT
 
 
 # ------------------------------------------------------------------------------------- base class
 class DevpiProviderBase(ResourceProvider):
     """Base of the devpi providers: stack config from ``configure()``, a fresh client per call.
 
-    Tests may set ``retry`` (a :class:`RetryPolicy`) or ``timeout`` on an *instance* after
-    construction to make unreachable-server cases fast; such attributes are never set before the
-    provider is pickled, so the pickled form stays stateless.
+    ``client_options`` (class attribute; see :class:`ClientOptions`) sets retry and timeout of every
+    client the provider builds.
     """
+
+    client_options: ClientOptions = ClientOptions()
 
     def configure(self, req: ConfigureRequest) -> None:
         """Read the server URL and root's password from the stack config (fully qualified keys).
@@ -109,16 +130,12 @@ class DevpiProviderBase(ResourceProvider):
         """A fresh client for one method call: root with the configured password unless told otherwise."""
         settings = self.settings
         password = settings.password if password is None else password
-        return _PooledClient(settings.url, user, password, **self._client_options())
+        return self._pooled(settings.url, user, password)
 
-    def _client_options(self) -> dict[str, Any]:
-        """``retry``/``timeout`` a test set on this instance (never set before pickling)."""
-        options: dict[str, Any] = {}
-        for name in ("retry", "timeout"):
-            value = getattr(self, name, None)
-            if value is not None:
-                options[name] = value
-        return options
+    def _pooled(self, url: str, user: str | None, password: str | None) -> DevpiClient:
+        """A client on this thread's keep-alive session, with this provider's ``client_options``."""
+        options = self.client_options
+        return DevpiClient(url, user, password, session=SESSIONS.session(options.retry), timeout=options.timeout)
 
     def anonymous_client(self) -> DevpiClient:
         """A client without credentials: readiness probes and every read devpi serves to anyone.
@@ -128,7 +145,7 @@ class DevpiProviderBase(ResourceProvider):
         rotation of root's password that ``pulumi up`` has not yet applied must not break
         ``pulumi refresh``.
         """
-        return _PooledClient(self.settings.url, None, None, **self._client_options())
+        return self._pooled(self.settings.url, None, None)
 
     @contextmanager
     def root_client(self) -> Iterator[DevpiClient]:

@@ -14,66 +14,81 @@ because rotating needs both the old and the new one. ``delete`` never touches th
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import pulumi
 from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
-from components.devpi.client import TOKENS, DevpiClient
+from components.config import rules
+from components.config.defaults import DEFAULT_READY_TIMEOUT
+from components.devpi.client import DevpiClient
 from components.devpi.errors import AuthenticationError
 from components.providers.base import DevpiProviderBase
 from components.providers.schema import (
-    Field,
+    ResourceInputs,
     check_fields,
     diff_fields,
+    input_specs,
     keep_secrets,
     merge_secret_outputs,
+    password_problem,
     plain,
+    prop,
+    secret_names,
     shown,
     with_defaults,
 )
 
-__all__ = ["DEFAULT_READY_TIMEOUT", "ROOT_FIELDS", "DevpiRoot", "DevpiRootProvider"]
+__all__ = ["DEFAULT_READY_TIMEOUT", "DevpiRoot", "DevpiRootProvider", "RootInputs"]
 
-DEFAULT_READY_TIMEOUT = 180.0
 
-ROOT_FIELDS: dict[str, Field] = {
-    "password": Field((str,), secret=True, nullable=False),
-    "initial_password": Field((str,), secret=True),
-    "server_id": Field((str,)),
-    "ready_timeout": Field((int, float), default=DEFAULT_READY_TIMEOUT),
-}
+@dataclass(frozen=True, kw_only=True)
+class RootInputs(ResourceInputs):
+    """What the root gate is given (wire names = state property names). Nothing here ever replaces:
+    root exists as long as the server does."""
+
+    password: pulumi.Input[str] = field(metadata=prop(secret=True))  # the stack's rootPassword
+    initial_password: pulumi.Input[str] | None = field(default=None, metadata=prop(secret=True))  # DEVPI_PASSWORD
+    server_id: pulumi.Input[str] | None = None  # a new server (container id) re-runs the wait
+    ready_timeout: pulumi.Input[float] = DEFAULT_READY_TIMEOUT  # seconds
+    # The server the stack config names (serverUrl). The provider connects through its configured
+    # URL, which comes from the same config; as an input, a changed serverUrl is a change of this
+    # resource, so `pulumi up` proves the new server and root's password there before anything else.
+    # Also an output (the URL proven): unset, it is no change.
+    url: pulumi.Input[str] | None = field(default=None, metadata=prop(unset_is_unchanged=True))
 
 
 class DevpiRootProvider(DevpiProviderBase):
     """Readiness and root's password; the only provider whose credentials come from its inputs."""
 
+    #: the declared inputs (a class attribute: not part of the pickled provider)
+    inputs_class: ClassVar[type[RootInputs]] = RootInputs
+
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        failures = check_fields(ROOT_FIELDS, news)
-        if plain(news.get("password")) == "":
-            failures.append(CheckFailure("password", "password must not be empty"))
-        timeout = news.get("ready_timeout")
-        if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and not (
-                math.isfinite(timeout) and timeout > 0):
-            failures.append(CheckFailure("ready_timeout", f"ready_timeout must be a positive number of seconds, "
-                                                          f"got {shown(timeout)}"))
-        return CheckResult(keep_secrets(with_defaults(ROOT_FIELDS, news), news), failures)
+        failures = check_fields(self.inputs_class, news)
+        if problem := password_problem(plain(news.get("password"))):
+            failures.append(CheckFailure("password", f"password {problem}"))
+        timeout = plain(news.get("ready_timeout"))
+        if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and (
+                problem := rules.ready_timeout_problem(input_specs(self.inputs_class)["ready_timeout"]
+                                                       .from_wire(timeout))):
+            failures.append(CheckFailure("ready_timeout", f"ready_timeout {problem} (seconds), got {shown(timeout)}"))
+        return CheckResult(keep_secrets(with_defaults(self.inputs_class, news), news), failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        # Nothing here is ever replaced: root exists as long as the server does.
-        return diff_fields(ROOT_FIELDS, olds, news)
+        return diff_fields(self.inputs_class, olds, news)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        p = with_defaults(ROOT_FIELDS, props)
+        p = with_defaults(self.inputs_class, props)
         return CreateResult("root", keep_secrets(self._converge(p, previous=None), props))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        p = with_defaults(ROOT_FIELDS, news)
+        p = with_defaults(self.inputs_class, news)
         return UpdateResult(keep_secrets(self._converge(p, previous=plain(olds.get("password"))), news))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        p = with_defaults(ROOT_FIELDS, props)
+        p = with_defaults(self.inputs_class, props)
         with self.anonymous_client() as c:
             version = _server_version(c)
         outs = {**p, "url": self.settings.url, "server_version": version}
@@ -106,7 +121,7 @@ class DevpiRootProvider(DevpiProviderBase):
 
     def _logs_in(self, password: str) -> bool:
         """POST /+login with this password (no token cache: the question is whether it works now)."""
-        with DevpiClient(self.settings.url, "root", password, retry=getattr(self, "retry", None)) as c:
+        with self.client("root", password) as c:
             try:
                 c.login()
             except AuthenticationError:
@@ -115,14 +130,11 @@ class DevpiRootProvider(DevpiProviderBase):
 
     def _rotate(self, old: str, new: str) -> None:
         """PATCH /root to the new password, then prove it works."""
-        with DevpiClient(self.settings.url, "root", old, retry=getattr(self, "retry", None)) as c:
+        with self.client("root", old) as c:
             c.modify_user("root", password=new)
             # Tokens survive password changes; forget the one obtained with the old password so this
             # process never keeps acting on a password that is no longer root's.
-            key = TOKENS.key(c.url, "root", old)
-            token = TOKENS.get(key)
-            if token is not None:
-                TOKENS.drop(key, token)
+            c.forget_token()
         if not self._logs_in(new):
             raise AuthenticationError(f"devpi-server at {self.settings.url} accepted the new root password "
                                       "but refuses it on login")
@@ -138,32 +150,15 @@ def _server_version(c: DevpiClient) -> str | None:
 class DevpiRoot(Resource, module="devpi", name="Root"):
     """Waits until devpi answers and makes root's password equal to ``password`` (rotating it if needed).
 
-    ``initial_password`` is the ``DEVPI_PASSWORD`` the container was initialised with (use
-    :class:`~components.providers.latch.InitialValue` so it never changes); ``server_id`` (e.g. the
-    container id) re-runs the readiness wait when the server is replaced.
+    Declared by :class:`RootInputs`: ``initial_password`` is the ``DEVPI_PASSWORD`` the container was
+    initialised with (use :class:`~components.providers.latch.InitialValue` so it never changes);
+    ``server_id`` (e.g. the container id) re-runs the readiness wait when the server is replaced.
+    Outputs: every input (the passwords stay secret), ``url`` and ``server_version``.
     """
 
-    url: pulumi.Output[str]
-    server_version: pulumi.Output[str | None]
-    server_id: pulumi.Output[str | None]
+    url: pulumi.Output[str]  # read by DevpiRegistry: known once devpi answered and root's password is proven
 
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        password: pulumi.Input[str],
-        initial_password: pulumi.Input[str] | None = None,
-        server_id: pulumi.Input[str] | None = None,
-        ready_timeout: pulumi.Input[float] = DEFAULT_READY_TIMEOUT,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        props: dict[str, Any] = {
-            "password": password,
-            "initial_password": initial_password,
-            "server_id": server_id,
-            "ready_timeout": ready_timeout,
-            "url": None,
-            "server_version": None,
-        }
+    def __init__(self, resource_name: str, inputs: RootInputs, opts: pulumi.ResourceOptions | None = None) -> None:
+        props = {**inputs.props(), "server_version": None}  # seeded: an output only
         super().__init__(DevpiRootProvider(), resource_name, props,
-                         merge_secret_outputs(opts, ["password", "initial_password"]))
+                         merge_secret_outputs(opts, secret_names(type(inputs))))

@@ -15,75 +15,94 @@ writes log in as root (``root_client``), and a refused login says what to do.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import pulumi
-from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
+from pulumi.dynamic import CheckFailure, CheckResult, CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
+from components.config import rules
 from components.devpi.client import DevpiClient
 from components.devpi.errors import ConflictError, NotFoundError
-from components.devpi.names import user_name_problem
 from components.providers.base import DevpiProviderBase
 from components.providers.index import dependants_of
 from components.providers.schema import (
-    Field,
+    ResourceInputs,
     check_fields,
     diff_fields,
+    input_names,
+    input_specs,
     is_unknown,
     keep_secrets,
     merge_secret_outputs,
+    password_problem,
     plain,
+    prop,
+    secret_names,
     with_defaults,
 )
 
-__all__ = ["USER_FIELDS", "DevpiUser", "DevpiUserProvider"]
-
-USER_FIELDS: dict[str, Field] = {
-    "name": Field((str,), replace=True, nullable=False),
-    "password": Field((str,), secret=True, nullable=False),
-    "email": Field((str,)),
-    "title": Field((str,)),
-    "description": Field((str,)),
-    "adopt": Field((bool,), default=False, server=False),
-    "force_destroy": Field((bool,), default=False, server=False),
-}
-_PROFILE = ("email", "title", "description")  # optional fields devpi stores and returns
+__all__ = ["DevpiUser", "DevpiUserProvider", "UserInputs"]
 
 
-def _outputs(inputs: dict[str, Any], cfg: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True, kw_only=True)
+class UserInputs(ResourceInputs):
+    """What one devpi user is declared as (wire names = devpi's keys = state property names).
+
+    ``removable`` marks the optional profile fields devpi stores and returns (a falsy value removes
+    one); adding such a devpi field is one line here.
+    """
+
+    name: pulumi.Input[str] = field(metadata=prop(replace=True))
+    password: pulumi.Input[str] = field(metadata=prop(secret=True))  # devpi never returns it: no drift detection
+    email: pulumi.Input[str] | None = field(default=None, metadata=prop(removable=True))
+    title: pulumi.Input[str] | None = field(default=None, metadata=prop(removable=True))
+    description: pulumi.Input[str] | None = field(default=None, metadata=prop(removable=True))
+    # provider-side flags: never sent to devpi
+    adopt: bool = field(default=False, metadata=prop(server=False))
+    force_destroy: bool = field(default=False, metadata=prop(server=False))
+
+
+def _profile(cls: type) -> tuple[str, ...]:
+    """The optional fields devpi stores and returns, from the inputs class."""
+    return tuple(k for k, spec in input_specs(cls).items() if spec.prop.removable)
+
+
+def _outputs(inputs: Mapping[str, Any], cfg: Mapping[str, Any], profile: tuple[str, ...]) -> dict[str, Any]:
     """State after a create/update/read: declared inputs, the server's profile fields, ``created``."""
     outs = dict(inputs)
-    for key in _PROFILE:
+    for key in profile:
         outs[key] = cfg.get(key) or None  # devpi drops a field set to a falsy value
     outs["created"] = cfg.get("created")
     return outs
 
 
 class DevpiUserProvider(DevpiProviderBase):
-    """CRUD of one devpi user: writes as root, reads anonymously (as devpi allows)."""
+    """CRUD of one devpi user: writes as root, reads anonymously (as devpi allows).
+
+    Its inputs are those of :attr:`inputs_class`.
+    """
+
+    #: the declared inputs (a class attribute: not part of the pickled provider)
+    inputs_class: ClassVar[type[UserInputs]] = UserInputs
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        failures = check_fields(USER_FIELDS, news)
+        failures = check_fields(self.inputs_class, news)
         name = news.get("name")
-        if isinstance(name, str) and not is_unknown(name):
-            problem = user_name_problem(name)
-            if problem:
-                failures.append(pulumi.dynamic.CheckFailure("name", f"name {name!r}: {problem}"))
-            elif name == "root":
-                failures.append(pulumi.dynamic.CheckFailure(
-                    "name", "name 'root': root is managed by DevpiRoot (its password is the stack's rootPassword)"))
-        password = plain(news.get("password"))
-        if password == "":
-            failures.append(pulumi.dynamic.CheckFailure("password", "password must not be empty"))
-        return CheckResult(keep_secrets(with_defaults(USER_FIELDS, news), news), failures)
+        if isinstance(name, str) and not is_unknown(name) and (problem := rules.user_problem(name)):
+            failures.append(CheckFailure("name", f"name {name!r}: {problem}"))
+        if problem := password_problem(plain(news.get("password"))):
+            failures.append(CheckFailure("password", f"password {problem}"))
+        return CheckResult(keep_secrets(with_defaults(self.inputs_class, news), news), failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return diff_fields(USER_FIELDS, olds, news)
+        return diff_fields(self.inputs_class, olds, news)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        p = with_defaults(USER_FIELDS, props)
+        p = with_defaults(self.inputs_class, props)
         name = p["name"]
-        profile = {k: p[k] for k in _PROFILE if p[k] is not None}
+        profile = {k: p[k] for k in _profile(self.inputs_class) if p[k] is not None}
         with self.root_client() as c:
             try:
                 cfg = c.create_user(name, p["password"], **profile)
@@ -96,16 +115,16 @@ class DevpiUserProvider(DevpiProviderBase):
                         method=exc.method, url=exc.url, status=exc.status,
                     ) from exc
                 cfg = self._adopt(c, name, p)
-        return CreateResult(name, keep_secrets(_outputs(p, cfg), props))
+        return CreateResult(name, keep_secrets(_outputs(p, cfg, _profile(self.inputs_class)), props))
 
-    @staticmethod
-    def _adopt(c: DevpiClient, name: str, p: dict[str, Any]) -> dict[str, Any]:
+    def _adopt(self, c: DevpiClient, name: str, p: dict[str, Any]) -> dict[str, Any]:
         """Converge an existing user to the declared profile and password (PATCH); returns its config."""
+        profile = _profile(self.inputs_class)
         current = c.get_user(name)
-        changes: dict[str, Any] = {k: p[k] or "" for k in _PROFILE if (current.get(k) or None) != p[k]}
+        changes: dict[str, Any] = {k: p[k] or "" for k in profile if (current.get(k) or None) != p[k]}
         changes["password"] = p["password"]  # devpi never reveals it: always set the declared one
         c.modify_user(name, **changes)
-        return {**current, **{k: p[k] for k in _PROFILE}}
+        return {**current, **{k: p[k] for k in profile}}
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         with self.anonymous_client() as c:
@@ -113,24 +132,25 @@ class DevpiUserProvider(DevpiProviderBase):
                 cfg = c.get_user(id_)
             except NotFoundError:  # devpi itself said so (the client proved its URL is devpi's root)
                 return ReadResult(id_=None, outs={})  # deleted behind our back: drop from state
-        p = with_defaults(USER_FIELDS, props)
+        p = with_defaults(self.inputs_class, props)
         p["name"] = id_
-        outs = _outputs(p, cfg)
-        inputs = {k: outs[k] for k in USER_FIELDS}
+        outs = _outputs(p, cfg, _profile(self.inputs_class))
+        inputs = {k: outs[k] for k in input_names(self.inputs_class)}
         return ReadResult(id_=id_, outs=keep_secrets(outs, props), inputs=keep_secrets(inputs, props))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        old = with_defaults(USER_FIELDS, olds)
-        new = with_defaults(USER_FIELDS, news)
+        old = with_defaults(self.inputs_class, olds)
+        new = with_defaults(self.inputs_class, news)
+        profile = _profile(self.inputs_class)
         # PATCH only what changed: devpi treats a falsy value as "remove the field".
-        changes: dict[str, Any] = {k: new[k] or "" for k in _PROFILE if old[k] != new[k]}
+        changes: dict[str, Any] = {k: new[k] or "" for k in profile if old[k] != new[k]}
         if old["password"] != new["password"]:
             changes["password"] = new["password"]
         if changes:
             with self.root_client() as c:
                 c.modify_user(id_, **changes)
-        cfg = {"created": plain(olds.get("created")), **{k: new[k] for k in _PROFILE}}
-        return UpdateResult(keep_secrets(_outputs(new, cfg), news))
+        cfg = {"created": plain(olds.get("created")), **{k: new[k] for k in profile}}
+        return UpdateResult(keep_secrets(_outputs(new, cfg, profile), news))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         force = bool(plain(props.get("force_destroy")))
@@ -170,40 +190,16 @@ class DevpiUserProvider(DevpiProviderBase):
 
 
 class DevpiUser(Resource, module="devpi", name="User"):
-    """A devpi user managed by root. ``id`` is the user name; renaming replaces the user.
+    """A devpi user managed by root, declared by :class:`UserInputs`. ``id`` is the user name;
+    renaming replaces the user.
 
     ``adopt=True`` takes over an existing user of that name (converging its profile and password)
     instead of failing; ``force_destroy=True`` lets ``pulumi destroy`` delete a user that still owns
-    indexes (devpi deletes their packages too).
+    indexes (devpi deletes their packages too). Every input is also an output attribute, plus
+    ``created``; the secret inputs (the password) stay secret as outputs.
     """
 
-    name: pulumi.Output[str]
-    email: pulumi.Output[str | None]
-    title: pulumi.Output[str | None]
-    description: pulumi.Output[str | None]
-    created: pulumi.Output[str]
-
-    def __init__(
-        self,
-        resource_name: str,
-        *,
-        name: pulumi.Input[str],
-        password: pulumi.Input[str],
-        email: pulumi.Input[str] | None = None,
-        title: pulumi.Input[str] | None = None,
-        description: pulumi.Input[str] | None = None,
-        adopt: bool = False,
-        force_destroy: bool = False,
-        opts: pulumi.ResourceOptions | None = None,
-    ) -> None:
-        props: dict[str, Any] = {
-            "name": name,
-            "password": password,
-            "email": email,
-            "title": title,
-            "description": description,
-            "adopt": adopt,
-            "force_destroy": force_destroy,
-            "created": None,
-        }
-        super().__init__(DevpiUserProvider(), resource_name, props, merge_secret_outputs(opts, ["password"]))
+    def __init__(self, resource_name: str, inputs: UserInputs, opts: pulumi.ResourceOptions | None = None) -> None:
+        props = {**inputs.props(), "created": None}  # seeded: an output only
+        super().__init__(DevpiUserProvider(), resource_name, props,
+                         merge_secret_outputs(opts, secret_names(type(inputs))))

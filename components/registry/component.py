@@ -12,20 +12,25 @@ order and ``pulumi destroy`` deletes in reverse):
 
 Without ``host`` the component manages only the registry objects of an existing server
 (``serverUrl``) — how a registry made by hand is brought under the stack (with ``adopt: true``).
+
+Every part is built from the validated config objects (:mod:`components.config.model`) by one
+function: ``HostArgs.from_config``, ``ServerArgs.from_config``, ``BackupArgs.from_config``,
+:func:`~components.registry.inputs.index_inputs`, :func:`~components.registry.inputs.user_inputs`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from components.config.stack import PYPI_MIRROR, IndexConfig, StackConfig
+from components.config.defaults import PYPI_MIRROR
+from components.config.model import IndexConfig, StackConfig
 from components.providers.index import DevpiIndex
 from components.providers.latch import InitialValue
-from components.providers.root import DevpiRoot
+from components.providers.root import DevpiRoot, RootInputs
 from components.providers.user import DevpiUser
 from components.registry.client_config import (
     index_urls,
@@ -35,8 +40,14 @@ from components.registry.client_config import (
     requirements_header,
     twine_command,
 )
+from components.registry.inputs import index_inputs, user_inputs
 
-__all__ = ["DevpiRegistry", "RegistrySecrets", "registry_outputs"]
+if TYPE_CHECKING:
+    from components.backup.component import BackupSchedule
+    from components.host.component import HostSetup
+    from components.server.component import DevpiServer
+
+__all__ = ["DevpiRegistry", "IndexOutputs", "RegistryOutputs", "RegistrySecrets", "registry_outputs"]
 
 
 @dataclass(frozen=True)
@@ -48,39 +59,96 @@ class RegistrySecrets:
     ssh_private_key: pulumi.Output[str] | None = None
 
 
-def registry_outputs(config: StackConfig) -> dict[str, Any]:
-    """Pure: the URLs and client configuration a team uses the same day (no secrets in any of it)."""
+# ------------------------------------------------------------------------------------------ outputs
+@dataclass(frozen=True)
+class IndexOutputs:
+    """How a team uses one index: where to upload and install from, and ready-to-paste files."""
+
+    upload_url: str | None  # None for a mirror: nobody uploads to it
+    simple_url: str
+    volatile: bool
+    bases: tuple[str, ...]
+    pip_conf_strict: str
+    pip_conf_mixed: str
+    requirements_header: str
+
+    def exported(self) -> dict[str, Any]:
+        """The index's entry of the ``indexes`` stack output (the names teams' scripts read)."""
+        return {
+            "uploadUrl": self.upload_url,
+            "simpleUrl": self.simple_url,
+            "volatile": self.volatile,
+            "bases": list(self.bases),
+            "pipConfStrict": self.pip_conf_strict,
+            "pipConfMixed": self.pip_conf_mixed,
+            "requirementsHeader": self.requirements_header,
+        }
+
+
+@dataclass(frozen=True)
+class RegistryOutputs:
+    """What a team uses the day the registry exists; no secret in any of it.
+
+    ``pip_conf`` is the strict pip.conf of the first stage index (else of the first index), or None
+    when no index is declared.
+    """
+
+    server_url: str
+    indexes: Mapping[str, IndexOutputs]
+    pypirc: str
+    twine_commands: Mapping[str, str]
+    pip_conf: str | None
+
+    def exported(self) -> dict[str, Any]:
+        """The stack outputs, by their exported names (``pipConf`` only when there is an index)."""
+        out: dict[str, Any] = {
+            "serverUrl": self.server_url,
+            "indexes": {name: ix.exported() for name, ix in self.indexes.items()},
+            "pypirc": self.pypirc,
+            "twineCommands": dict(self.twine_commands),
+        }
+        if self.pip_conf is not None:
+            out["pipConf"] = self.pip_conf
+        return out
+
+
+def _index_outputs(url: str, ix: IndexConfig) -> IndexOutputs:
+    urls = index_urls(url, ix.full_name)
+    return IndexOutputs(
+        upload_url=urls.upload if ix.type == "stage" else None,
+        simple_url=urls.simple,
+        volatile=ix.volatile,
+        bases=tuple(ix.bases),
+        pip_conf_strict=pip_conf(url, ix.full_name, mode="strict"),
+        pip_conf_mixed=pip_conf(url, ix.full_name, mode="mixed"),
+        requirements_header=requirements_header(url, ix.full_name),
+    )
+
+
+def registry_outputs(config: StackConfig) -> RegistryOutputs:
+    """Pure: the URLs and client configuration of every declared index (no secrets in any of it)."""
     url = config.server_url
-    indexes: dict[str, Any] = {}
     sections: dict[str, tuple[str, str]] = {}
     twine: dict[str, str] = {}
     taken: list[str] = []
-    for ix in config.indexes:
-        urls = index_urls(url, ix.full_name)
-        indexes[ix.full_name] = {
-            "uploadUrl": urls.upload if ix.type == "stage" else None,
-            "simpleUrl": urls.simple,
-            "volatile": ix.volatile,
-            "bases": list(ix.bases),
-            "pipConfStrict": pip_conf(url, ix.full_name, mode="strict"),
-            "pipConfMixed": pip_conf(url, ix.full_name, mode="mixed"),
-            "requirementsHeader": requirements_header(url, ix.full_name),
-        }
-        if ix.type != "stage":
-            continue
+    stages = [ix for ix in config.indexes if ix.type == "stage"]
+    for ix in stages:  # upload targets: a .pypirc section and a twine command each
         section = pypirc_section_name(ix.full_name, taken)
         taken.append(ix.name)
         uploader = next((u for u in ix.uploaders if not u.startswith(":")), ix.owner)
         sections[section] = (ix.full_name, uploader)
         twine[ix.full_name] = twine_command(url, ix.full_name, uploader)
-    return {
-        "serverUrl": url,
-        "indexes": indexes,
-        "pypirc": pypirc(url, sections) if sections else "",
-        "twineCommands": twine,
-    }
+    first = next(iter(stages or config.indexes), None)
+    return RegistryOutputs(
+        server_url=url,
+        indexes={ix.full_name: _index_outputs(url, ix) for ix in config.indexes},
+        pypirc=pypirc(url, sections) if sections else "",
+        twine_commands=twine,
+        pip_conf=pip_conf(url, first.full_name, mode="strict") if first is not None else None,
+    )
 
 
+# ---------------------------------------------------------------------------------------- component
 class DevpiRegistry(pulumi.ComponentResource):
     """One environment's devpi registry: host, container, root account, users and indexes."""
 
@@ -95,124 +163,83 @@ class DevpiRegistry(pulumi.ComponentResource):
     ) -> None:
         super().__init__("devpi-registry:registry:DevpiRegistry", name, None, opts)
         self.config = config
-        child = pulumi.ResourceOptions(parent=self)
-
-        self.host = None
-        self.server = None
-        server_id: pulumi.Input[str] | None = None
+        self.prefix = name  # child names: f"{prefix}-<part>"
         # DEVPI_PASSWORD is read by the image at first initialisation only. Latching its first value
         # keeps the container's environment stable when rootPassword rotates: rotation happens
         # over the API (DevpiRoot), with no container replacement and no downtime.
-        initial = InitialValue(f"{name}-initial-root-password", value=secrets.root_password, opts=child)
-        if config.host is not None:
-            from components.host.component import HostArgs, HostSetup
-            from components.server.component import DevpiServer, ServerArgs
-
-            if secrets.ssh_private_key is None:
-                raise ValueError("an SSH private key is required when the host is managed")
-            self.host = HostSetup(
-                f"{name}-host",
-                HostArgs(
-                    address=config.host.address,
-                    ssh_port=config.host.port,
-                    user=config.host.user,
-                    private_key=secrets.ssh_private_key,
-                    host_key=config.host.host_key,
-                    sudo=config.host.sudo,
-                    data_dir=config.server.data_dir,
-                    port=config.server.port,
-                    firewall_when_inactive=config.server.firewall_when_inactive,
-                    purge_data_on_destroy=config.server.purge_data_on_destroy,
-                ),
-                opts=child,
-            )
-            docker_host = config.docker_host
-            assert docker_host is not None
-            self.server = DevpiServer(
-                f"{name}-server",
-                ServerArgs(
-                    docker_host=docker_host,
-                    ssh_opts=list(config.server.ssh_opts),
-                    image=config.server.image,
-                    allow_floating_tag=config.server.allow_floating_tag,
-                    port=config.server.port,
-                    data_dir=config.server.data_dir,
-                    initial_root_password=initial.value,
-                    pypi_mirror=config.server.pypi_mirror,
-                    container_name=config.server.container_name,
-                    ready_timeout=config.server.ready_timeout,
-                ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.host]),
-            )
-            server_id = self.server.container_id
-
-        self.root = DevpiRoot(
-            f"{name}-root",
-            password=secrets.root_password,
-            initial_password=initial.value,
-            server_id=server_id,
-            ready_timeout=config.server.ready_timeout,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.server] if self.server else []),
-        )
-        after_root = pulumi.ResourceOptions(parent=self, depends_on=[self.root])
-
-        self.users: dict[str, DevpiUser] = {}
-        for user in config.users:
-            self.users[user.name] = DevpiUser(
-                f"{name}-user-{user.name}",
-                name=user.name,
-                password=secrets.user_passwords[user.name],
-                email=user.email,
-                title=user.title,
-                description=user.description,
-                adopt=user.adopt,
-                force_destroy=user.force_destroy,
-                opts=after_root,
-            )
-
-        self.indexes: dict[str, DevpiIndex] = {}
-        for ix in config.indexes_in_creation_order():
-            self.indexes[ix.full_name] = self._index(name, ix)
-
-        self.backup = None
-        if config.backup.enabled and self.host is not None and self.server is not None:
-            from components.backup.component import BackupArgs, BackupSchedule
-
-            self.backup = BackupSchedule(
-                f"{name}-backup",
-                BackupArgs(
-                    connection=self.host.connection,
-                    schedule=config.backup.schedule,
-                    backup_dir=config.backup.directory,
-                    keep=config.backup.keep,
-                    container_name=config.server.container_name,
-                    sudo=config.host.sudo if config.host else False,
-                    data_dir=config.server.data_dir,
-                ),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.server]),
-            )
-
-        outputs = registry_outputs(config)
+        initial = InitialValue(f"{name}-initial-root-password", value=secrets.root_password,
+                               opts=pulumi.ResourceOptions(parent=self))
+        self.host, self.server = self._host_and_server(secrets, initial.value)
+        self.root = self._root(secrets, initial.value)
+        self.users = self._users(secrets)
+        self.indexes = self._indexes()
+        self.backup = self._backup()
+        self.outputs = registry_outputs(config)
         # Expose the URL only once the server answered and root's password is proven.
         self.server_url = self.root.url.apply(lambda _: config.server_url)
-        self.outputs = outputs
-        self.register_outputs({"serverUrl": self.server_url, **{k: v for k, v in outputs.items() if k != "serverUrl"}})
+        self.register_outputs(self.exports())
 
-    def _index(self, name: str, ix: IndexConfig) -> DevpiIndex:
-        """One index; its owner and its declared bases are Pulumi dependencies (creation order,
-        and deletion in reverse: an index is deleted before the bases it inherits)."""
-        depends: list[pulumi.Resource] = [self.root]
-        if ix.owner in self.users:
-            depends.append(self.users[ix.owner])
-        # Bases are sent as plain "user/index" strings (known at preview, so diffs stay readable);
-        # the declared ones are also dependencies: created first, deleted last.
-        depends += [self.indexes[base] for base in ix.bases if base in self.indexes]
-        assert all(b in self.indexes or b == PYPI_MIRROR for b in ix.bases), "config validated bases"
-        return DevpiIndex(
-            f"{name}-index-{ix.owner}-{ix.name}",
-            owner=ix.owner,
-            name=ix.name,
-            bases=list(ix.bases),
-            **ix.resource_inputs(),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=depends),
+    def exports(self) -> dict[str, Any]:
+        """The stack outputs: :meth:`RegistryOutputs.exported`, with ``serverUrl`` known only once
+        devpi answered and root's password is proven."""
+        return {**self.outputs.exported(), "serverUrl": self.server_url}
+
+    def _child(self, *depends_on: pulumi.Resource | None) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, depends_on=[d for d in depends_on if d is not None])
+
+    def _host_and_server(self, secrets: RegistrySecrets, initial_password: pulumi.Output[Any]
+                         ) -> tuple[HostSetup | None, DevpiServer | None]:
+        """The host steps and the container, when the stack manages the host."""
+        if self.config.host is None:
+            return None, None
+        from components.host.component import HostArgs, HostSetup
+        from components.server.component import DevpiServer, ServerArgs
+
+        if secrets.ssh_private_key is None:
+            raise ValueError("an SSH private key is required when the host is managed")
+        host = HostSetup(f"{self.prefix}-host", HostArgs.from_config(self.config, secrets.ssh_private_key),
+                         opts=self._child())
+        server = DevpiServer(f"{self.prefix}-server", ServerArgs.from_config(self.config, initial_password),
+                             opts=self._child(host))
+        return host, server
+
+    def _root(self, secrets: RegistrySecrets, initial_password: pulumi.Output[Any]) -> DevpiRoot:
+        """The readiness gate and root's password (re-runs its wait when the container is replaced)."""
+        inputs = RootInputs(
+            password=secrets.root_password,
+            initial_password=initial_password,
+            server_id=self.server.container_id if self.server is not None else None,
+            ready_timeout=self.config.server.ready_timeout,
+            url=self.config.server_url,
         )
+        return DevpiRoot(f"{self.prefix}-root", inputs, opts=self._child(self.server))
+
+    def _users(self, secrets: RegistrySecrets) -> dict[str, DevpiUser]:
+        return {
+            user.name: DevpiUser(f"{self.prefix}-user-{user.name}",
+                                 user_inputs(user, secrets.user_passwords[user.name]),
+                                 opts=self._child(self.root))
+            for user in self.config.users
+        }
+
+    def _indexes(self) -> dict[str, DevpiIndex]:
+        """Every index, bases first; its owner and its declared bases are Pulumi dependencies
+        (creation order, and deletion in reverse: an index is deleted before the bases it inherits)."""
+        indexes: dict[str, DevpiIndex] = {}
+        for ix in self.config.indexes_in_creation_order():
+            # Bases are sent as plain "user/index" strings (known at preview, so diffs stay readable);
+            # the declared ones are also dependencies: created first, deleted last.
+            assert all(b in indexes or b == PYPI_MIRROR for b in ix.bases), "config validated bases"
+            bases = [indexes[base] for base in ix.bases if base in indexes]
+            indexes[ix.full_name] = DevpiIndex(f"{self.prefix}-index-{ix.owner}-{ix.name}", index_inputs(ix),
+                                               opts=self._child(self.root, self.users.get(ix.owner), *bases))
+        return indexes
+
+    def _backup(self) -> BackupSchedule | None:
+        """The backup timer on the host, when backups are enabled (they need the host and container)."""
+        if not self.config.backup.enabled or self.host is None or self.server is None:
+            return None
+        from components.backup.component import BackupArgs, BackupSchedule
+
+        return BackupSchedule(f"{self.prefix}-backup", BackupArgs.from_config(self.config, self.host.connection),
+                              opts=self._child(self.server))

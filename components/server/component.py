@@ -13,20 +13,12 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.config.connection import PROJECT
-from components.config.errors import ConfigError
-from components.server.spec import (
-    CONTAINER_PORT,
-    DEFAULT_CONTAINER_NAME,
-    DEFAULT_IMAGE,
-    PASSWORD_ENV,
-    ContainerSpec,
-    container_spec,
-)
+from components.config.defaults import DEFAULT_CONTAINER_NAME, DEFAULT_DATA_DIR, DEFAULT_IMAGE
+from components.config.model import StackConfig
+from components.server.spec import CONTAINER_PORT, PASSWORD_ENV, ContainerSpec, container_spec
 
 __all__ = ["DEFAULT_DATA_DIR", "DevpiServer", "ServerArgs"]
 
-DEFAULT_DATA_DIR = "/opt/local/devpi/data"
 COMPONENT_TYPE = "devpi-registry:server:DevpiServer"
 
 
@@ -37,7 +29,8 @@ class ServerArgs:
     ``docker_host``: the host's engine, e.g. ``ssh://deploy@10.0.0.5:22`` (the local ``ssh`` binary
     and the remote ``docker system dial-stdio`` carry the API; keys come from the agent,
     ``~/.ssh/config`` or ``-i`` in ``ssh_opts``). ``initial_root_password``: root's password for the
-    first start only (a secret Input; see ``DevpiServer``). ``bind_address``: host address the port
+    first start only (a secret Input; see ``DevpiServer``; the stack-config loader checked it against
+    the image's rule, ``components.config.rules.root_password_problem``). ``bind_address``: host address the port
     is published on (None: every address, as the deployment guide does). ``wait_healthy``: ``pulumi
     up`` waits up to ``ready_timeout`` seconds for the healthcheck to pass before dependents run.
     """
@@ -56,22 +49,29 @@ class ServerArgs:
     wait_healthy: bool = True
     ready_timeout: int = 180
 
+    @classmethod
+    def from_config(cls, config: StackConfig, initial_root_password: pulumi.Input[str]) -> ServerArgs:
+        """The one way from the validated stack config to the container's arguments."""
+        docker_host = config.docker_host
+        if docker_host is None:
+            raise ValueError("the stack manages no container (its config has neither `host` nor server.dockerHost)")
+        server = config.server
+        return cls(
+            docker_host=docker_host, ssh_opts=list(server.ssh_opts), image=server.image,
+            allow_floating_tag=server.allow_floating_tag, port=server.port, data_dir=server.data_dir,
+            initial_root_password=initial_root_password, pypi_mirror=server.pypi_mirror,
+            container_name=server.container_name, ready_timeout=server.ready_timeout,
+        )
+
 
 def _password_env(password: str) -> str:
-    """``DEVPI_PASSWORD=…`` for the container, refusing values the image cannot start with.
+    """``DEVPI_PASSWORD=…`` for the container.
 
-    The entrypoint runs ``devpi-init --root-passwd "$DEVPI_PASSWORD"``: an empty value exits 1 and a
-    value starting with ``-`` is read as an option by argparse ("expected one argument"), so the
-    container would crash-loop on its first start. Checked here because the value is a secret the
-    stack config only checks for presence; the message never shows it.
+    The value was checked against the image's needs (non-empty, no leading ``-``: see
+    ``components.config.rules.root_password_problem``) when the stack config was loaded, where the
+    raw secret is at hand; nothing is validated here, inside an Output, where an error would surface
+    late and nested (and as "Future exception was never retrieved" noise).
     """
-    if not password:
-        raise ConfigError(f"{PROJECT}:rootPassword", password, "must not be empty: the image refuses to start",
-                          secret=True)
-    if password.startswith("-"):
-        raise ConfigError(f"{PROJECT}:rootPassword", password,
-                          "must not start with '-': the image passes it to devpi-init as a command-line "
-                          "argument, which then fails at the first start", secret=True)
     return f"{PASSWORD_ENV}={password}"
 
 

@@ -25,15 +25,16 @@ The facts it encodes (docs/devpi-api.md §8, docs/seed-workflow.md):
 from __future__ import annotations
 
 import os
-import posixpath
-import re
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from components.config.errors import ConfigError
+from components.config import rules
+from components.config.defaults import DEFAULT_CONTAINER_NAME, DEFAULT_IMAGE
+from components.config.errors import refuse_arguments
+from components.config.rules import RESERVED_SERVER_ARGS, floating_tag
 
 __all__ = [
     "CONTAINER_PORT",
@@ -41,6 +42,7 @@ __all__ = [
     "DEFAULT_IMAGE",
     "HEALTHCHECK_COMMAND",
     "PASSWORD_ENV",
+    "RESERVED_SERVER_ARGS",
     "SERVER_DIR",
     "BindMount",
     "ContainerSettings",
@@ -52,24 +54,15 @@ __all__ = [
     "floating_tag",
 ]
 
-DEFAULT_IMAGE = "jonasal/devpi-server:6.20.3"
-DEFAULT_CONTAINER_NAME = "devpi-server"
 CONTAINER_PORT = 3141
 SERVER_DIR = "/devpi/server"
 PASSWORD_ENV = "DEVPI_PASSWORD"  # noqa: S105 - the variable's name, not a password
 NO_ROOT_PYPI_ENV = "DEVPISERVER_NO_ROOT_PYPI"
-# Key paths used in error messages: the stack config keys these settings come from.
-CONFIG_PREFIX = "devpi-registry:server"
 HEALTHCHECK_COMMAND = (
     "python -c \"import urllib.request; "
     "urllib.request.urlopen('http://127.0.0.1:3141/+api', timeout=4)\""
 )
 LABEL_PREFIX = "devpi-registry"
-# The entrypoint sets these itself; repeating them would move the port or the state out of the mount.
-RESERVED_SERVER_ARGS = ("--host", "--port", "--serverdir", "--restrict-modify", "--secretfile")
-_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
-# Tags that upstream moves: latest*, a major or major.minor version (6, 6.20, 6-alpine, 6.20-alpine).
-_FLOATING = re.compile(r"latest(-.*)?|\d+(\.\d+)?(-.*)?")
 
 
 class ContainerSettings(Protocol):
@@ -151,61 +144,26 @@ class ContainerSpec:
         return [f"{k}={v}" for k, v in self.env]
 
 
-def floating_tag(image: str) -> str | None:
-    """The tag of ``image`` if upstream may move it (``latest``, ``6``, no tag at all), else None.
-
-    A digest (``repo@sha256:…``) or a full version tag (``6.20.3``) is pinned.
-    """
-    if "@" in image:
-        return None
-    last = image.rsplit("/", 1)[-1]
-    tag = last.rpartition(":")[2] if ":" in last else ""
-    if not tag:
-        return "latest"  # Docker's implicit tag
-    return tag if _FLOATING.fullmatch(tag) else None
-
-
 def _check(settings: ContainerSettings) -> None:
-    image = settings.image
-    if not image or image != image.strip() or any(c.isspace() for c in image):
-        raise ConfigError(f"{CONFIG_PREFIX}.image", image, "must be an image reference without spaces")
-    tag = floating_tag(image)
-    if tag is not None and not settings.allow_floating_tag:
-        raise ConfigError(
-            f"{CONFIG_PREFIX}.image", image,
-            f"uses the floating tag {tag!r}, which upstream moves: every pull may change the server "
-            f"under you. Pin a version ({DEFAULT_IMAGE}) or a digest, or set "
-            f"{CONFIG_PREFIX}.allowFloatingTag: true",
-        )
-    if not 1 <= settings.port <= 65535:
-        raise ConfigError(f"{CONFIG_PREFIX}.port", settings.port, "must be between 1 and 65535")
-    data_dir = settings.data_dir
-    # A relative host path would make Docker create a named volume instead of a bind mount.
-    if not posixpath.isabs(data_dir) or posixpath.normpath(data_dir) in ("/", "//"):
-        raise ConfigError(f"{CONFIG_PREFIX}.dataDir", data_dir,
-                          "must be an absolute path to a dedicated folder (not /)")
-    if ":" in data_dir or "," in data_dir:
-        raise ConfigError(f"{CONFIG_PREFIX}.dataDir", data_dir,
-                          "must not contain ':' or ',' (they split Docker's volume syntax)")
-    if not _NAME.fullmatch(settings.container_name):
-        raise ConfigError(f"{CONFIG_PREFIX}.containerName", settings.container_name,
-                          "must be a valid Docker container name ([a-zA-Z0-9][a-zA-Z0-9_.-]*)")
-    for arg in settings.extra_server_args:
-        option = arg.split("=", 1)[0]
-        if option in RESERVED_SERVER_ARGS:
-            raise ConfigError(f"{CONFIG_PREFIX}.extraServerArgs", list(settings.extra_server_args),
-                              f"must not set {option}: the image's entrypoint sets host, port and "
-                              f"restrict-modify, the server directory is {SERVER_DIR}, and a secret "
-                              "file the image does not create stops the server")
+    """The stack-config loader applied these rules already, naming the config keys; this guard runs
+    the same rules (components.config.rules) for any other caller and names the argument."""
+    refuse_arguments(type(settings).__name__, [
+        ("image", settings.image, rules.image_problem(settings.image, allowed=settings.allow_floating_tag)),
+        ("port", settings.port, rules.port_problem(settings.port)),
+        ("data_dir", settings.data_dir, rules.data_dir_problem(settings.data_dir)),
+        ("container_name", settings.container_name, rules.container_name_problem(settings.container_name)),
+        ("extra_server_args", list(settings.extra_server_args),
+         rules.server_args_problem(settings.extra_server_args)),
+    ])
 
 
 def container_spec(settings: ContainerSettings) -> ContainerSpec:
-    """The container for ``settings``; raises ``ConfigError`` naming the key and value it refuses."""
+    """The container for ``settings``; raises ``ConfigError`` naming the argument and value it refuses."""
     _check(settings)
     env: list[tuple[str, str]] = []
     if not settings.pypi_mirror:
         env.append((NO_ROOT_PYPI_ENV, "1"))
-    data_dir = posixpath.normpath(settings.data_dir)
+    data_dir = settings.data_dir  # normalised: the rule refuses any other spelling
     return ContainerSpec(
         name=settings.container_name,
         image=settings.image,

@@ -57,6 +57,16 @@ def test_a_wrong_server_is_an_error_never_an_empty_registry(
     assert {"devpi-user-build_bot", "devpi-index-build_bot-stable"} <= before
 
     project.write_config({"serverUrl": not_devpi})
+    # `pulumi up` checks the server the config now names (DevpiRoot takes the URL as an input), so a
+    # changed serverUrl shows in the preview and a wrong one fails here, naming what answered.
+    preview = project.preview_json()
+    root_steps = [s for s in preview["steps"] if s["urn"].endswith("::devpi-root")]
+    assert [s["op"] for s in root_steps] == ["update"]
+    up = project.up(check=False)
+    assert up.returncode != 0
+    assert not_devpi in up.stdout + up.stderr and "serverUrl" in up.stdout + up.stderr
+    assert devpi_resources(project) == before
+    # Refresh and destroy now talk to the wrong server: errors, never "gone".
     refresh = project.refresh(check=False)
     assert refresh.returncode != 0
     assert not_devpi in refresh.stdout + refresh.stderr
@@ -67,6 +77,7 @@ def test_a_wrong_server_is_an_error_never_an_empty_registry(
 
     # The right server again: nothing was lost anywhere.
     project.write_config({"serverUrl": server.url})
+    project.up()
     project.run("preview", "--refresh", "--expect-no-changes", "--stack", project.stack)
     assert DevpiClient(server.url).get_index("build_bot/stable")["volatile"] is False
 
