@@ -21,6 +21,8 @@ from typing import Any
 
 import pulumi
 
+from tests.tokens import COMMAND, CONTAINER
+
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 SECRET_CONFIG_KEYS = ("rootPassword", "sshPrivateKey", "userPasswords")
 
@@ -70,9 +72,9 @@ class MockRecorder(pulumi.runtime.Mocks):
         meta = self._pending.pop((args.typ, args.name), None) or {}
         self.resources.append(Recorded(args.typ, args.name, dict(args.inputs), args.provider, bool(args.custom), **meta))
         outputs = dict(args.inputs)
-        if args.typ == "docker:index/container:Container":
+        if args.typ == CONTAINER:
             outputs.setdefault("id", f"{args.name}-container-id")
-        if args.typ.startswith("command:remote:Command"):
+        if args.typ.startswith(COMMAND):
             outputs.setdefault("stdout", "")
             outputs.setdefault("stderr", "")
         return f"{args.name}-id", outputs

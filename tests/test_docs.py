@@ -24,14 +24,14 @@ def readme_config_keys() -> set[str]:
 def code_config_keys(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     """Every key path the loader reads, recorded while it loads a config touching every section."""
     seen: set[str] = set(TOP_LEVEL_KEYS)
-    real_done = config_module._Obj.done
+    real_done = config_module.KeyReader.done
 
     def recording_done(self: Any) -> None:
         path = re.sub(r"\[\d+\]", "[]", self.path.split(":", 1)[1])
         seen.update(f"{path}.{k}" for k in self.seen)
         real_done(self)
 
-    monkeypatch.setattr(config_module._Obj, "done", recording_done)
+    monkeypatch.setattr(config_module.KeyReader, "done", recording_done)
     load_stack_config({
         "host": {"address": "192.0.2.1", "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK"},
         "rootPassword": "r", "sshPrivateKey": "k", "userPasswords": {"u": "p"},
@@ -89,3 +89,16 @@ def test_every_lifecycle_command_in_the_readme_parses() -> None:
         if argv[0] in ("--help",) or "--help" in argv or argv[-1] == "--help":
             continue
         parser.parse_args(argv)  # SystemExit (exit 2) would fail the test with argparse's message
+
+
+def test_readme_layout_matches_the_tree() -> None:
+    """The README's layout picture names every package folder, one line each, and only paths that exist."""
+    block = README.split("## Layout", 1)[1].split("```", 2)[1]
+    named = set()
+    for line in block.strip().splitlines():
+        named.update(p.strip() for p in line.split("  ")[0].split(","))
+    packages = {f"components/{p.name}/" for p in (ROOT / "components").iterdir()
+                if p.is_dir() and (p / "__init__.py").exists()}
+    assert packages <= named, packages - named
+    missing = [p for p in named if not (ROOT / p).exists()]
+    assert missing == []

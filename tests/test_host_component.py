@@ -13,8 +13,8 @@ from components.config.errors import ConfigError
 from components.host.component import HOST_SETUP_TYPE, HostArgs, HostSetup
 from components.host.scripts import HostPlan, render_steps
 from tests.mocks import MockRecorder, Recorded, unwrap_secret, use_mocks
+from tests.tokens import COMMAND
 
-COMMAND = "command:remote:Command"
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHg7Zq1y0bQyYk4zC3l2c2dW6o5m0nG8t9V2c1x9AbCd"
 PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnot-a-real-key\n-----END OPENSSH PRIVATE KEY-----\n"
 STEPS = ["preflight", "data-dir", "selinux", "firewall"]

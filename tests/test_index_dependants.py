@@ -1,7 +1,7 @@
 """An index that other indexes inherit from is never deleted under them, not even with force_destroy.
 
 devpi deletes such an index and leaves the dependants a dangling ``bases`` entry; from then on it
-refuses every change of their bases (docs/devpi-api.md §4). Pulumi deletes dependants before their
+refuses every change of their bases (docs/devpi-api.md, "Indexes"). Pulumi deletes dependants before their
 bases, so an index that still lists this one on the server at delete time is one this run does not
 delete. Real devpi-server (``--restrict-modify root``).
 """

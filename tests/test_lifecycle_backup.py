@@ -36,6 +36,7 @@ from components.lifecycle.common import LifecycleError
 from tests.fixtures.devpi import BIN, DevpiServer
 from tests.mocks import MockRecorder, resolve, use_mocks
 from tests.support import make_wheel, missing_fixture
+from tests.tokens import BACKUP, COMMAND
 
 Snapshot = dict[tuple[str, str, str], dict[str, str]]
 
@@ -277,14 +278,14 @@ class TestBackupScheduleWiring:
             assert resolve(comp.timer) == "devpi-registry-backup.timer"
             assert resolve(comp.script_hash) == script_hash(args.plan())
             resolve(comp.install.stdout)  # wait until the child is registered
-        cmd = recorder.one("command:remote:Command")
+        cmd = recorder.one(COMMAND)
         assert cmd.name == "backup-install"
         assert cmd.inputs["triggers"] == [script_hash(args.plan())]
         assert cmd.inputs["create"].startswith("sudo -n bash -c ")
         assert "systemctl enable --now devpi-registry-backup.timer" in cmd.inputs["create"]
         assert "systemctl disable --now devpi-registry-backup.timer" in cmd.inputs["delete"]
         assert "rm -rf" not in cmd.inputs["delete"]
-        assert recorder.one("devpi-registry:backup:BackupSchedule").name == "backup"
+        assert recorder.one(BACKUP).name == "backup"
 
     def test_changes_change_the_trigger(self) -> None:
         a = BackupArgs(connection={"host": "h"}, keep=5).plan()
@@ -295,10 +296,10 @@ class TestBackupScheduleWiring:
         recorder = MockRecorder()
         with use_mocks(recorder):
             resolve(BackupSchedule("b", BackupArgs(connection={"host": "h"}, sudo=False)).install.stdout)
-        assert recorder.one("command:remote:Command").inputs["create"].startswith("bash -c ")
+        assert recorder.one(COMMAND).inputs["create"].startswith("bash -c ")
 
     def test_invalid_args_fail_before_any_resource(self) -> None:
         recorder = MockRecorder()
         with use_mocks(recorder), pytest.raises(ConfigError, match=r"BackupPlan\.keep"):
             BackupSchedule("b", BackupArgs(connection={"host": "h"}, keep=0))
-        assert recorder.of_type("command:remote:Command") == []
+        assert recorder.of_type(COMMAND) == []

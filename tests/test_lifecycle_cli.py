@@ -6,16 +6,16 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from components.devpi.client import DevpiClient
-from components.lifecycle.cli import build_parser, main
+from components.lifecycle.cli import build_parser, command_parsers, main
 from tests.fixtures.devpi import DevpiServer
+from tests.fixtures.team import Team
 from tests.support import free_port, make_wheel
 
 CLI = [sys.executable, "-m", "components.lifecycle"]
@@ -60,9 +60,8 @@ class TestHelpTeaches:
 class TestPasswordNeverInArgv:
     def test_no_option_takes_a_password(self) -> None:
         parser = build_parser()
-        subparsers = next(a for a in parser._actions if a.dest == "command").choices
-        options = {opt for sub in subparsers.values() for action in sub._actions
-                   for opt in action.option_strings}
+        subparsers = command_parsers(parser)
+        options = {opt for sub in subparsers.values() for opt in re.findall(r"(?<![\w-])--?[a-z][\w-]*", sub.format_help())}
         assert "--password-file" in options
         assert {o for o in options if "passw" in o} == {"--password-file"}
 
@@ -79,22 +78,6 @@ class TestPasswordNeverInArgv:
         assert "no password for user 'alice'" in line and "DEVPI_PASSWORD" in line
 
 
-@dataclass
-class Team:
-    user: str
-    password: str
-    url: str
-    client: DevpiClient
-
-
-@pytest.fixture
-def team(devpi_server: DevpiServer, unique: str) -> Team:
-    admin = DevpiClient(devpi_server.url, "root", devpi_server.root_password)
-    user, password = f"c{unique}", f"secret-{unique}-XYZ"
-    admin.create_user(user, password)
-    admin.create_index(f"{user}/dev", {"volatile": True, "bases": []})
-    admin.create_index(f"{user}/stable", {"volatile": False, "bases": []})
-    return Team(user, password, devpi_server.url, DevpiClient(devpi_server.url, user, password))
 
 
 @pytest.mark.devpi

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from components.devpi.client import DevpiClient
-from components.lifecycle.cli import build_parser, main
+from components.lifecycle.cli import build_parser, command_parsers, main
 from tests.fixtures.devpi import DevpiServer
 from tests.support import make_wheel
 
@@ -33,7 +33,7 @@ def keys_of(doc: Any) -> Iterator[str]:
 
 def json_section(command: str) -> str:
     """The "--json output:" part of ``devpi-lifecycle COMMAND --help``."""
-    subparsers = next(a for a in build_parser()._actions if a.dest == "command").choices
+    subparsers = command_parsers(build_parser())
     text = subparsers[command].format_help()
     assert "--json output:" in text, f"{command} --help does not document its --json output"
     return text.split("--json output:", 1)[1]

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,39 +15,12 @@ from components.devpi.client import DevpiClient, ReleaseFile
 from components.devpi.errors import NotFoundError
 from components.lifecycle.common import LifecycleError
 from components.lifecycle.promote import compare_files, parse_requirement, promote
-from tests.fixtures.devpi import DevpiServer
+from tests.fixtures.team import Team
 from tests.support import make_wheel
 
 pytestmark = pytest.mark.devpi
 
 
-@dataclass
-class Team:
-    """A user with a volatile ``dev`` and a non-volatile ``stable`` index on the shared server."""
-
-    user: str
-    password: str
-    client: DevpiClient
-    admin: DevpiClient
-    url: str
-
-    @property
-    def dev(self) -> str:
-        return f"{self.user}/dev"
-
-    @property
-    def stable(self) -> str:
-        return f"{self.user}/stable"
-
-
-@pytest.fixture
-def team(devpi_server: DevpiServer, unique: str) -> Team:
-    admin = DevpiClient(devpi_server.url, "root", devpi_server.root_password)
-    user, password = f"p{unique}", f"pw-{unique}"
-    admin.create_user(user, password)
-    admin.create_index(f"{user}/dev", {"volatile": True, "bases": []})
-    admin.create_index(f"{user}/stable", {"volatile": False, "bases": []})
-    return Team(user, password, DevpiClient(devpi_server.url, user, password), admin, devpi_server.url)
 
 
 def own_hashes(client: DevpiClient, index: str, name: str, version: str) -> dict[str, str]:
@@ -105,8 +77,7 @@ class TestPromoteRefusesConflicts:
             promote(team.client, "geek-utils", "1.0", team.dev, team.stable)
         assert own_hashes(team.client, team.stable, "geek-utils", "1.0") == before
 
-    def test_push_without_upload_permission_is_explained(self, team: Team, tmp_path: Path,
-                                                         devpi_server: DevpiServer, unique: str) -> None:
+    def test_push_without_upload_permission_is_explained(self, team: Team, tmp_path: Path, unique: str) -> None:
         other = f"o{unique}"
         team.admin.create_user(other, "pw-other")
         team.admin.create_index(f"{other}/prod", {"volatile": False, "bases": []})

@@ -4,7 +4,6 @@ load gate that pauses deletes while devpi is busy."""
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,31 +18,12 @@ from components.lifecycle.cli import main
 from components.lifecycle.common import BusyGate, BusyLimits, LifecycleError, busy_reason
 from components.lifecycle.prune import prune_index, uploaded_at
 from components.lifecycle.remove import apply_remove, missing_version_message, plan_remove
-from tests.fixtures.devpi import DevpiServer
+from tests.fixtures.team import Team
 from tests.support import make_wheel
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
-@dataclass
-class Team:
-    user: str
-    password: str
-    client: DevpiClient
-    url: str
-
-    def index(self, name: str) -> str:
-        return f"{self.user}/{name}"
-
-
-@pytest.fixture
-def team(devpi_server: DevpiServer, unique: str) -> Team:
-    admin = DevpiClient(devpi_server.url, "root", devpi_server.root_password)
-    user, password = f"r{unique}", f"pw-{unique}"
-    admin.create_user(user, password)
-    admin.create_index(f"{user}/nightly", {"volatile": True, "bases": []})
-    admin.create_index(f"{user}/stable", {"volatile": False, "bases": []})
-    return Team(user, password, DevpiClient(devpi_server.url, user, password), devpi_server.url)
 
 
 def upload(team: Team, tmp: Path, index: str, name: str, versions: list[str]) -> None:
@@ -71,7 +51,7 @@ def history() -> list[str]:
 @pytest.mark.devpi
 class TestPruneKeepsExactlyWhatThePolicySays:
     def test_keep_last_prereleases_on_history_of_53(self, team: Team, tmp_path: Path) -> None:
-        idx = team.index("nightly")
+        idx = team.dev
         hist = history()
         assert len(hist) >= 50
         upload(team, tmp_path, idx, "hist-pkg", hist)
@@ -87,7 +67,7 @@ class TestPruneKeepsExactlyWhatThePolicySays:
         assert len(report.removed) == len(hist) - len(expected) == 37
 
     def test_dry_run_deletes_nothing(self, team: Team, tmp_path: Path) -> None:
-        idx = team.index("nightly")
+        idx = team.dev
         upload(team, tmp_path, idx, "dry-pkg", ["1.0", "1.1", "1.2.dev1", "1.2.dev2"])
         serial = team.client.status()["serial"]
         report = prune_index(team.client, idx, RetentionPolicy(keep_last=1), now=NOW, apply=False, force=False)
@@ -97,7 +77,7 @@ class TestPruneKeepsExactlyWhatThePolicySays:
         assert team.client.status()["serial"] == serial
 
     def test_max_age_and_project_globs(self, team: Team, tmp_path: Path) -> None:
-        idx = team.index("nightly")
+        idx = team.dev
         upload(team, tmp_path, idx, "app-core", ["1.0", "1.1"])
         upload(team, tmp_path, idx, "app-keep", ["1.0", "1.1"])
         upload(team, tmp_path, idx, "other", ["1.0"])
@@ -123,7 +103,7 @@ class TestPruneKeepsExactlyWhatThePolicySays:
         assert versions_on(team.client, idx, "stable-pkg") == {"1.2"}
 
     def test_cli_stack_config_applies_declared_policies(self, team: Team, tmp_path: Path) -> None:
-        upload(team, tmp_path, team.index("nightly"), "decl-pkg", ["1.0", "1.1.dev1", "1.1.dev2", "1.1.dev3"])
+        upload(team, tmp_path, team.dev, "decl-pkg", ["1.0", "1.1.dev1", "1.1.dev2", "1.1.dev3"])
         upload(team, tmp_path, team.index("stable"), "decl-pkg", ["1.0", "1.1"])
         stack = tmp_path / "Pulumi.dev.yaml"
         stack.write_text(
@@ -131,21 +111,21 @@ class TestPruneKeepsExactlyWhatThePolicySays:
             f"  devpi-registry:serverUrl: {team.url}\n"
             "  devpi-registry:rootPassword:\n    secure: v1:AAAA\n"
             "  devpi-registry:indexes:\n"
-            f"    - name: {team.index('nightly')}\n      volatile: true\n"
+            f"    - name: {team.dev}\n      volatile: true\n"
             "      retention: {keepLast: 1, onlyPrereleases: true}\n"
             f"    - name: {team.index('stable')}\n      volatile: false\n")
         out, err = io.StringIO(), io.StringIO()
         env = {"DEVPI_PASSWORD": team.password}
         args = ["prune", "--stack-config", str(stack), "--user", team.user, "--json", "--yes"]
         assert main(args, out=out, err=err, env=env) == 0, err.getvalue()
-        assert versions_on(team.client, team.index("nightly"), "decl-pkg") == {"1.0", "1.1.dev3"}
+        assert versions_on(team.client, team.dev, "decl-pkg") == {"1.0", "1.1.dev3"}
         assert versions_on(team.client, team.index("stable"), "decl-pkg") == {"1.0", "1.1"}
 
 
 @pytest.mark.devpi
 class TestRemove:
     def test_version_and_project_on_volatile(self, team: Team, tmp_path: Path) -> None:
-        idx = team.index("nightly")
+        idx = team.dev
         upload(team, tmp_path, idx, "rm-pkg", ["1.0", "1.1"])
         apply_remove(team.client, plan_remove(team.client, idx, "rm-pkg", "1.0"), force=False)
         assert versions_on(team.client, idx, "rm-pkg") == {"1.1"}
@@ -167,7 +147,7 @@ class TestRemove:
         assert versions_on(team.client, idx, "rm-stable") == set()
 
     def test_cli_refuses_without_yes_when_not_a_terminal(self, team: Team, tmp_path: Path) -> None:
-        idx = team.index("nightly")
+        idx = team.dev
         upload(team, tmp_path, idx, "ask-pkg", ["1.0"])
         err = io.StringIO()
         code = main(["remove", "ask-pkg==1.0", "--index", idx, "--url", team.url, "--user", team.user],
@@ -181,7 +161,7 @@ class TestRemove:
             def isatty(self) -> bool:
                 return True
 
-        idx = team.index("nightly")
+        idx = team.dev
         upload(team, tmp_path, idx, "tty-pkg", ["1.0"])
         base = ["remove", "tty-pkg==1.0", "--index", idx, "--url", team.url, "--user", team.user]
         env = {"DEVPI_PASSWORD": team.password}
@@ -192,13 +172,13 @@ class TestRemove:
         assert versions_on(team.client, idx, "tty-pkg") == set()
 
     def test_unknown_version_is_a_clear_error(self, team: Team, tmp_path: Path) -> None:
-        idx = team.index("nightly")
+        idx = team.dev
         upload(team, tmp_path, idx, "known-pkg", ["1.0"])
         with pytest.raises(LifecycleError, match=r"known-pkg==9.9 is not on .* \(1 version there; closest: 1.0\)"):
             plan_remove(team.client, idx, "known-pkg", "9.9")
 
     def test_unknown_version_among_many_names_the_closest_and_the_count(self, team: Team, tmp_path: Path) -> None:
-        idx = team.index("nightly")
+        idx = team.dev
         versions = [f"0.1.0.dev{n}" for n in range(1, 41)]
         upload(team, tmp_path, idx, "many-pkg", versions)
         err = io.StringIO()

@@ -217,8 +217,8 @@ CHECK_CASES: list[tuple[str, dict[str, Any], str, str]] = [
 
 
 class TestCheck:
-    @pytest.mark.parametrize(("case", "over", "prop", "shown"), CHECK_CASES, ids=[c[0] for c in CHECK_CASES])
-    def test_check_names_property_and_value(self, case: str, over: dict[str, Any], prop: str, shown: str) -> None:
+    @pytest.mark.parametrize(("_case", "over", "prop", "shown"), CHECK_CASES, ids=[c[0] for c in CHECK_CASES])
+    def test_check_names_property_and_value(self, _case: str, over: dict[str, Any], prop: str, shown: str) -> None:
         failures = DevpiIndexProvider().check({}, {**index_props("alice", "dev"), **over}).failures
         assert [f.property for f in failures] == [prop], [(f.property, f.reason) for f in failures]
         assert shown in failures[0].reason

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import socket
+
+import pytest
+
 from components.providers.latch import InitialValueProvider
 
 
@@ -18,6 +22,14 @@ class TestInitialValueLatch:
         assert (p.update("initial-value", outs, {"value": "rotated"}).outs or {}) == {"value": "first"}
         assert p.read("initial-value", outs).outs == {"value": "first"}
 
-    def test_latch_needs_no_configuration_or_network(self) -> None:
+    def test_latch_needs_no_configuration_or_network(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        def no_network(*_args: object) -> None:
+            raise AssertionError("the latch opened a network connection")
+
+        monkeypatch.setattr(socket.socket, "connect", no_network)
         p = InitialValueProvider()  # never configured
-        p.delete("initial-value", {"value": "x"})
+        created = p.create({"value": "x"})
+        assert (created.id, created.outs) == ("initial-value", {"value": "x"})
+        assert p.update("initial-value", {"value": "x"}, {"value": "y"}).outs == {"value": "x"}
+        assert p.read("initial-value", {"value": "x"}).outs == {"value": "x"}
+        assert p.delete("initial-value", {"value": "x"}) is None

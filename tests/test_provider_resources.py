@@ -8,6 +8,7 @@ import pulumi
 
 from components.providers import DevpiIndex, DevpiRoot, DevpiUser, IndexInputs, InitialValue, RootInputs, UserInputs
 from tests.mocks import MockRecorder, is_secret, resolve, unwrap_secret, use_mocks
+from tests.tokens import INDEX, LATCH, ROOT_ACCOUNT, USER
 
 
 class TestResourceClasses:
@@ -22,12 +23,12 @@ class TestResourceClasses:
             assert resolve(index.volatile) is False
             resolve(latch.urn), resolve(root.urn)
             assert resolve(user.email) == "a@example.com"
-        assert recorder.types() == ["pulumi-python:dynamic/devpi:Index", "pulumi-python:dynamic/devpi:InitialValue",
-                                    "pulumi-python:dynamic/devpi:Root", "pulumi-python:dynamic/devpi:User"]
-        u = recorder.one("pulumi-python:dynamic/devpi:User").inputs
+        assert recorder.types() == [INDEX, LATCH,
+                                    ROOT_ACCOUNT, USER]
+        u = recorder.one(USER).inputs
         assert unwrap_secret(u["password"]) == ("pw", True)
         assert "created" not in u or u["created"] is None
-        i = recorder.one("pulumi-python:dynamic/devpi:Index").inputs
+        i = recorder.one(INDEX).inputs
         assert i["owner"] == "alice" and i["bases"] == ["root/base"] and i["type"] == "stage"
 
     def test_pickled_providers_carry_no_credentials(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Any
 
@@ -90,8 +91,13 @@ class TestRotation:
             assert secret not in str(exc.value)
         assert logs_in(fresh_devpi_server, fresh_devpi_server.root_password), "nothing changed on the server"
 
-    def test_delete_never_touches_the_server(self) -> None:
-        DevpiRootProvider().delete("root", root_props("pw"))  # not even configured: no network
+    def test_delete_never_touches_the_server(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        def no_network(*_args: object) -> None:
+            raise AssertionError("deleting DevpiRoot opened a network connection")
+
+        monkeypatch.setattr(socket.socket, "connect", no_network)
+        # Not even configured: a method that needed the server would raise NotConfiguredError.
+        assert DevpiRootProvider().delete("root", root_props("pw")) is None
 
 
 class TestCheckAndDiff:

@@ -190,8 +190,8 @@ CHECK_CASES = [
 
 
 class TestCheck:
-    @pytest.mark.parametrize(("case", "over", "prop", "shown"), CHECK_CASES, ids=[c[0] for c in CHECK_CASES])
-    def test_check_names_property_and_value(self, case: str, over: dict[str, Any], prop: str, shown: str) -> None:
+    @pytest.mark.parametrize(("_case", "over", "prop", "shown"), CHECK_CASES, ids=[c[0] for c in CHECK_CASES])
+    def test_check_names_property_and_value(self, _case: str, over: dict[str, Any], prop: str, shown: str) -> None:
         news = {**user_props("ok"), **over}
         failures = DevpiUserProvider().check({}, news).failures  # not configured: check needs no server
         assert [f.property for f in failures] == [prop], failures

@@ -13,14 +13,9 @@ import yaml
 
 from components.program import define_registry
 from tests.mocks import MockRecorder, Recorded, is_secret, resolve, settle, unwrap_secret, use_mocks
+from tests.tokens import COMMAND, CONTAINER, INDEX, LATCH, ROOT_ACCOUNT, USER
 
 ROOT = Path(__file__).resolve().parent.parent
-USER = "pulumi-python:dynamic/devpi:User"
-INDEX = "pulumi-python:dynamic/devpi:Index"
-ROOT_ACCOUNT = "pulumi-python:dynamic/devpi:Root"
-LATCH = "pulumi-python:dynamic/devpi:InitialValue"
-CONTAINER = "docker:index/container:Container"
-COMMAND = "command:remote:Command"
 ROOT_PW = "root-secret-value"
 KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-key-material\n-----END OPENSSH PRIVATE KEY-----\n"
 

@@ -24,9 +24,8 @@ from components.server.spec import (
     floating_tag,
 )
 from tests.mocks import MockRecorder, Recorded, resolve, settle, unwrap_secret, use_mocks
+from tests.tokens import COMMAND, CONTAINER, IMAGE, SERVER
 
-CONTAINER = "docker:index/container:Container"
-IMAGE = "docker:index/remoteImage:RemoteImage"
 PROVIDER = "pulumi:providers:docker"
 PASSWORD = "initial-root-secret"
 HOST = "ssh://deploy@10.0.0.5:22"
@@ -58,7 +57,7 @@ def deploy(args: ServerArgs, opts: pulumi.ResourceOptions | None = None, *, make
         if secret_password:  # Outputs belong to the mocks' event loop: create them inside
             args = replace(args, initial_root_password=pulumi.Output.secret(args.initial_root_password))
         if make_dependency:
-            step = pulumi.CustomResource("command:remote:Command", "host-data-dir", {"create": "mkdir"})
+            step = pulumi.CustomResource(COMMAND, "host-data-dir", {"create": "mkdir"})
             opts = pulumi.ResourceOptions(depends_on=[step])
         server = DevpiServer("devpi", args, opts)
         settle()
@@ -226,7 +225,7 @@ class TestWiring:
     def test_children_are_parented_and_type_token_is_stable(self) -> None:
         rec, _ = deploy(server_args())
         component = rec.one(COMPONENT_TYPE)
-        assert COMPONENT_TYPE == "devpi-registry:server:DevpiServer"
+        assert COMPONENT_TYPE == SERVER
         for child in (container(rec), rec.one(IMAGE), rec.one(PROVIDER)):
             assert child.parent_urn == component.urn, child.name
         assert {r.name for r in rec.resources} >= {"devpi", "devpi-docker", "devpi-image", "devpi-container"}

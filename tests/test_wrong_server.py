@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from components.devpi.client import DEFAULT_STATE, ClientState, DevpiClient, RetryPolicy
 from components.devpi.errors import DevpiError, NotDevpiError, NotFoundError
@@ -211,13 +212,14 @@ class TestProofIsCheap:
         user, index = team
         DEFAULT_STATE.clear()  # the providers' clients share the process-wide state
         sent: list[tuple[str, str]] = []
-        real = DevpiClient._send
+        real = requests.Session.send
 
-        def recording(self: DevpiClient, method: str, path: str, **kw: Any) -> Any:
-            sent.append((method, path))
-            return real(self, method, path, **kw)
+        def recording(self: requests.Session, request: requests.PreparedRequest, **kw: Any) -> Any:
+            path = (request.path_url or "").split("?")[0].removeprefix("/")
+            sent.append((str(request.method), path))
+            return real(self, request, **kw)
 
-        monkeypatch.setattr(DevpiClient, "_send", recording)
+        monkeypatch.setattr(requests.Session, "send", recording)
         p = configured(DevpiUserProvider, devpi_server)
         q = configured(DevpiIndexProvider, devpi_server)
         for _ in range(3):

@@ -8,7 +8,7 @@ and disagree with ``+files``. See components/lifecycle/backup.py for what was re
 The export folder lives in the container's ``/tmp`` (never inside the bind-mounted data folder) and
 is streamed out as tar.gz through ``docker exec`` stdout; the archive is checked for
 ``export/dataindex.json`` and renamed into place only when complete. Only the newest ``keep``
-archives named ``devpi-export-*.tar.gz`` are kept; uninstall removes the timer, never the archives.
+archives (``components/backup/archive.py``) are kept; uninstall removes the timer, never the archives.
 """
 
 from __future__ import annotations
@@ -18,6 +18,15 @@ import hashlib
 import shlex
 from dataclasses import dataclass
 
+from components.backup.archive import (
+    ARCHIVE_GLOB,
+    ARCHIVE_PREFIX,
+    ARCHIVE_SUFFIX,
+    COMPLETE_MEMBER,
+    DUMP_FOLDER,
+    PARTIAL_SUFFIX,
+    STAMP_FORMAT,
+)
 from components.config import rules
 from components.config.defaults import (
     DEFAULT_BACKUP_DIR,
@@ -87,9 +96,9 @@ BACKUP_DIR={q(plan.backup_dir)}
 KEEP={plan.keep}
 CONTAINER={q(plan.container_name)}
 
-stamp="$(date -u +%Y%m%dT%H%M%SZ)"
-final="${{BACKUP_DIR}}/devpi-export-${{stamp}}.tar.gz"
-partial="${{final}}.partial"
+stamp="$(date -u +{STAMP_FORMAT})"
+final="${{BACKUP_DIR}}/{ARCHIVE_PREFIX}${{stamp}}{ARCHIVE_SUFFIX}"
+partial="${{final}}{PARTIAL_SUFFIX}"
 mkdir -p -- "$BACKUP_DIR"
 trap 'rm -f -- "$partial"' EXIT
 
@@ -98,16 +107,16 @@ trap 'rm -f -- "$partial"' EXIT
 docker exec "$CONTAINER" sh -c 'set -e
 d=$(mktemp -d /tmp/devpi-export.XXXXXX)
 trap "rm -rf \\"\\$d\\"" EXIT
-devpi-export "$d/export" >&2
-tar -C "$d" -czf - export' > "$partial"
+devpi-export "$d/{DUMP_FOLDER}" >&2
+tar -C "$d" -czf - {DUMP_FOLDER}' > "$partial"
 
 # complete only if the dump's index is in it
-tar -tzf "$partial" export/dataindex.json > /dev/null
+tar -tzf "$partial" {COMPLETE_MEMBER} > /dev/null
 mv -- "$partial" "$final"
 trap - EXIT
 
 # keep the newest $KEEP archives (names sort by time); nothing else in the folder is touched
-find "$BACKUP_DIR" -maxdepth 1 -type f -name 'devpi-export-*.tar.gz' -printf '%f\\n' \\
+find "$BACKUP_DIR" -maxdepth 1 -type f -name '{ARCHIVE_GLOB}' -printf '%f\\n' \\
   | sort -r | tail -n "+$((KEEP + 1))" \\
   | while IFS= read -r old; do rm -f -- "${{BACKUP_DIR:?}}/${{old}}"; done
 

@@ -445,6 +445,22 @@ def mirror_url_problem(url: object, *, index_type: str) -> str | None:
     return None
 
 
+STAGE_ONLY_KEYS = ("bases", "aclUpload", "aclToxresultUpload", "mirrorWhitelist", "mirrorWhitelistInheritance")
+MIRROR_ONLY_KEYS = ("mirrorWebUrlFmt", "mirrorCacheExpiry", "mirrorNoProjectList", "mirrorUseExternalUrls",
+                    "mirrorIgnoreSerialHeader")
+
+
+def index_type_key_problem(key: str, *, index_type: str) -> str | None:
+    """A stack-config key of an index that belongs to the other index type: devpi silently drops the
+    stage keys on a mirror (drift forever) and refuses mirror keys on a stage. (``mirrorUrl`` has
+    its own rule, :func:`mirror_url_problem`.)"""
+    if index_type == "mirror" and key in STAGE_ONLY_KEYS:
+        return "does not apply to a mirror index (devpi silently drops it)"
+    if index_type == "stage" and key in MIRROR_ONLY_KEYS:
+        return "only applies to mirror indexes (type: mirror)"
+    return None
+
+
 def cache_pypi_problem(*, pypi_mirror: bool, index_type: str) -> str | None:
     """Inheriting root/pypi needs the server's PyPI mirror, and only a stage index has bases."""
     if not pypi_mirror:

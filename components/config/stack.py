@@ -93,7 +93,7 @@ def _refuse(path: str, value: Any, problem: str | None, *, opt_out: str | None =
 
 
 # ------------------------------------------------------------------------------------ value readers
-class _Obj:
+class KeyReader:
     """A mapping read at a key path; each accessor validates type and records what was read."""
 
     def __init__(self, value: Any, path: str) -> None:
@@ -270,7 +270,7 @@ def _refuse_clear_secrets(values: Mapping[str, Any], secret_keys: set[str] | Non
 def _load_host(raw: Any) -> HostConfig | None:
     if raw is None:
         return None
-    o = _Obj(raw, key("host"))
+    o = KeyReader(raw, key("host"))
     address = o.text("address", required=True)
     o.rule("address", address, rules.host_address_problem(address))
     port = o.number("port", DEFAULT_SSH_PORT, rules.port_problem)
@@ -293,7 +293,7 @@ def _load_host(raw: Any) -> HostConfig | None:
 
 
 def _load_server(raw: Any) -> ServerConfig:
-    o = _Obj(raw if raw is not None else {}, key("server"))
+    o = KeyReader(raw if raw is not None else {}, key("server"))
     port = o.number("port", DEFAULT_PORT, rules.port_problem)
     image = o.text("image", DEFAULT_IMAGE, required=True)
     allow_floating = o.flag("allowFloatingTag", False)
@@ -334,7 +334,7 @@ def _load_users(raw: Any) -> tuple[UserConfig, ...]:
     users: list[UserConfig] = []
     seen: dict[str, int] = {}
     for i, item in enumerate(_load_list(raw, "users")):
-        o = _Obj(item, f"{key('users')}[{i}]")
+        o = KeyReader(item, f"{key('users')}[{i}]")
         name = o.text("name", required=True)
         o.rule("name", name, rules.user_problem(name))
         if name in seen:
@@ -385,10 +385,13 @@ def _load_indexes(raw: Any, users: Sequence[UserConfig], server: ServerConfig, *
 
 def _load_index(item: Any, i: int, owners: set[str] | None, server: ServerConfig,
                 seen: dict[str, int]) -> IndexConfig:
-    o = _Obj(item, f"{key('indexes')}[{i}]")
+    o = KeyReader(item, f"{key('indexes')}[{i}]")
     full = _index_full_name(o, i, owners, seen)
     owner, name = full.split("/")
     typ = o.choice("type", "stage", INDEX_TYPES)
+    for typed_key in sorted(set(o.value) & {*rules.STAGE_ONLY_KEYS, *rules.MIRROR_ONLY_KEYS}):
+        if o.value[typed_key] not in (None, []):
+            o.rule(typed_key, o.value[typed_key], rules.index_type_key_problem(typed_key, index_type=typ))
     bases, cache_pypi = _index_bases(o, full, typ, server)
     volatile = o.flag("volatile", True)  # devpi's own default
     allow_volatile = o.flag("allowVolatile", False)
@@ -427,7 +430,7 @@ def _shown(values: tuple[str, ...] | None) -> list[str] | None:
     return list(values) if values is not None else None
 
 
-def _index_full_name(o: _Obj, i: int, owners: set[str] | None, seen: dict[str, int]) -> str:
+def _index_full_name(o: KeyReader, i: int, owners: set[str] | None, seen: dict[str, int]) -> str:
     """``indexes[i].name``: a valid ``user/name`` the stack may declare, owned by a declared user
     (``owners`` None: any owner), declared once."""
     full: str = o.text("name", required=True)
@@ -441,7 +444,7 @@ def _index_full_name(o: _Obj, i: int, owners: set[str] | None, seen: dict[str, i
     return full
 
 
-def _index_bases(o: _Obj, full: str, typ: str, server: ServerConfig) -> tuple[tuple[str, ...], bool]:
+def _index_bases(o: KeyReader, full: str, typ: str, server: ServerConfig) -> tuple[tuple[str, ...], bool]:
     """The effective bases (``root/pypi`` appended with ``cachePypi``) and the ``cachePypi`` flag."""
     cache_pypi = o.flag("cachePypi", False)
     bases = list(o.texts("bases", ()) or ())
@@ -456,7 +459,7 @@ def _index_bases(o: _Obj, full: str, typ: str, server: ServerConfig) -> tuple[tu
     return tuple(bases), cache_pypi
 
 
-def _index_mirror_url(o: _Obj, typ: str, bases: Sequence[str]) -> str | None:
+def _index_mirror_url(o: KeyReader, typ: str, bases: Sequence[str]) -> str | None:
     mirror_url = o.text("mirrorUrl")
     o.rule("mirrorUrl", mirror_url, rules.mirror_url_problem(mirror_url, index_type=typ))
     if typ == "mirror" and bases:
@@ -464,7 +467,7 @@ def _index_mirror_url(o: _Obj, typ: str, bases: Sequence[str]) -> str | None:
     return mirror_url
 
 
-def _index_retention(o: _Obj) -> RetentionPolicy | None:
+def _index_retention(o: KeyReader) -> RetentionPolicy | None:
     o.seen.add("retention")
     if not o.has("retention"):
         return None
@@ -537,7 +540,7 @@ def _pypi_path(start: str, by_name: Mapping[str, IndexConfig]) -> list[str]:
 def _load_backup(raw: Any, host: HostConfig | None) -> BackupConfig:
     if raw is None:
         return BackupConfig()
-    o = _Obj(raw, key("backup"))
+    o = KeyReader(raw, key("backup"))
     enabled = o.flag("enabled", True)
     schedule = o.text("schedule", DEFAULT_BACKUP_SCHEDULE, required=True)
     o.rule("schedule", schedule, rules.backup_schedule_problem(schedule))

@@ -1,6 +1,6 @@
 """Pure checks of the names devpi accepts, shared by provider ``check`` and the stack config.
 
-devpi refuses user and index names with ASCII symbols other than ``-.@_`` (docs/devpi-api.md §1);
+devpi refuses user and index names with ASCII symbols other than ``-.@_`` (docs/devpi-api.md, "Conventions");
 we refuse them before any request so ``pulumi preview`` already names the bad value.
 """
 

@@ -33,7 +33,6 @@ temporary folder and leaves the serverdir as it was, so the restore can simply b
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -45,12 +44,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from components.backup.archive import ARCHIVE_RE, COMPLETE_MEMBER, DUMP_FOLDER, archive_name
+
 from .common import LifecycleError, UsageError
 
 __all__ = ["ARCHIVE_RE", "BackupResult", "archives_to_delete", "backup", "restore"]
 
-ARCHIVE_PREFIX = "devpi-export-"
-ARCHIVE_RE = re.compile(r"^devpi-export-\d{8}T\d{6}Z\.tar\.gz$")
 
 
 def _tool(name: str) -> str:
@@ -111,18 +110,18 @@ def backup(serverdir: Path, to: Path, *, keep: int, now: datetime) -> BackupResu
         raise LifecycleError(f"{serverdir} holds no devpi-server data (no .nodeinfo): wrong --serverdir?")
     to = Path(to)
     to.mkdir(parents=True, exist_ok=True)
-    final = to / f"{ARCHIVE_PREFIX}{now:%Y%m%dT%H%M%SZ}.tar.gz"
+    final = to / archive_name(now)
     if final.exists():
         raise LifecycleError(f"{final} exists already (two backups in the same second?)")
     # temp folder next to the archives: same filesystem, and never inside the serverdir
     with tempfile.TemporaryDirectory(prefix=".devpi-export-", dir=to) as tmp:
-        dump = Path(tmp) / "export"
+        dump = Path(tmp) / DUMP_FOLDER
         _run([_tool("devpi-export"), "--serverdir", str(serverdir), str(dump)], "devpi-export")
         if not (dump / "dataindex.json").exists():
             raise LifecycleError("devpi-export finished without writing dataindex.json")
         partial = Path(tmp) / (final.name + ".partial")
         with tarfile.open(partial, "w:gz") as tar:
-            tar.add(dump, arcname="export")
+            tar.add(dump, arcname=DUMP_FOLDER)
         partial.chmod(0o600)  # the dump holds password hashes
         partial.replace(final)
     deleted = archives_to_delete([p.name for p in to.iterdir()], keep)
@@ -149,14 +148,14 @@ def _unpack(archive: Path, into: Path) -> tuple[Path, dict[str, Any]]:
         # a truncated gzip ends in EOFError, a corrupt one in zlib.error or BadGzipFile (an OSError)
         raise UsageError(f"argument ARCHIVE: cannot unpack {archive}: it is truncated or corrupt "
                          f"({type(exc).__name__}: {exc})") from exc
-    dump = into / "export"
+    dump = into / DUMP_FOLDER
     try:
         index = json.loads((dump / "dataindex.json").read_text())
     except (OSError, ValueError) as exc:
         raise UsageError(f"argument ARCHIVE: {archive} is not a devpi-lifecycle backup (no "
-                         "export/dataindex.json)") from exc
+                         f"{COMPLETE_MEMBER})") from exc
     if not isinstance(index, dict):
-        raise UsageError(f"argument ARCHIVE: {archive} is not a devpi-lifecycle backup (export/dataindex.json "
+        raise UsageError(f"argument ARCHIVE: {archive} is not a devpi-lifecycle backup ({COMPLETE_MEMBER} "
                          "is not an object)")
     return dump, index
 

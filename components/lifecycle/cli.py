@@ -145,6 +145,11 @@ def _common() -> _Parser:
     return p
 
 
+def command_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The parser of each command (``promote``, ``du``, …) of a parser made by :func:`build_parser`."""
+    return dict(getattr(parser, "commands", {}))
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
     parser = _Parser(
@@ -153,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "backup, restore.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.commands = sub.choices  # type: ignore[attr-defined]  # read back by command_parsers()
 
     def add(name: str, help_: str, epilog: str) -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[common], help=help_, description=help_, epilog=_epilog(name, epilog),

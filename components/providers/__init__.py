@@ -1,7 +1,7 @@
 """Pulumi dynamic providers for devpi: users, indexes, root (readiness + password) and a secret latch.
 
 Importable on purpose: provider classes defined here are pickled by reference, so the ``__provider``
-property stays tiny and stable across code edits (see docs/pulumi-notes.md §2). Each resource takes
+property stays tiny and stable across code edits (see docs/pulumi-notes.md, "Dynamic providers"). Each resource takes
 one typed inputs object (``IndexInputs``, ``UserInputs``, ``RootInputs``) from which its provider
 derives its field list, type checks, defaults and diff (:mod:`components.providers.schema`).
 """

@@ -4,7 +4,7 @@ id = ``"owner/name"``. ``owner``, ``name`` and ``type`` can only change by repla
 to change an index type; names are the URL). Everything else is updated in place with a PATCH of only
 the keys that changed.
 
-devpi quirks this module handles (docs/devpi-api.md §4):
+devpi quirks this module handles (docs/devpi-api.md, "Indexes"):
 
 - A mirror without ``mirror_url`` is accepted by devpi, then every access fails with 500 and the next
   server start crashes: ``check`` refuses it, so it never reaches the server.
@@ -307,7 +307,7 @@ class DevpiIndexProvider(DevpiProviderBase):
     def _normalized(self, props: Mapping[str, Any]) -> dict[str, Any]:
         return normalized_inputs(props, self.inputs_class)
 
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = check_fields(self.inputs_class, news)
         bad = {f.property for f in failures}
         p = self._normalized({k: v for k, v in news.items() if k not in bad})

@@ -37,7 +37,7 @@ class InitialValueProvider(ResourceProvider):
             return CheckResult({"value": olds["value"]}, [])
         return CheckResult({"value": news.get("value")}, [])
 
-    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+    def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> DiffResult:
         return DiffResult(changes=False, replaces=[], stables=["value"], delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -46,7 +46,7 @@ class InitialValueProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         return ReadResult(id_=id_, outs={"value": props.get("value")}, inputs={"value": props.get("value")})
 
-    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def update(self, _id: str, olds: dict[str, Any], _news: dict[str, Any]) -> UpdateResult:
         return UpdateResult({"value": olds.get("value")})
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:

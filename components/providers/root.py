@@ -65,7 +65,7 @@ class DevpiRootProvider(DevpiProviderBase):
     #: the declared inputs (a class attribute: not part of the pickled provider)
     inputs_class: ClassVar[type[RootInputs]] = RootInputs
 
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = check_fields(self.inputs_class, news)
         if problem := password_problem(plain(news.get("password"))):
             failures.append(CheckFailure("password", f"password {problem}"))
@@ -83,7 +83,7 @@ class DevpiRootProvider(DevpiProviderBase):
         p = with_defaults(self.inputs_class, props)
         return CreateResult("root", keep_secrets(self._converge(p, previous=None), props))
 
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         p = with_defaults(self.inputs_class, news)
         return UpdateResult(keep_secrets(self._converge(p, previous=plain(olds.get("password"))), news))
 

@@ -5,7 +5,7 @@ change; devpi never returns it, so drift of the password cannot be detected) and
 secret through ``additional_secret_outputs``.
 
 Data safety: devpi deletes a user's indexes **and every package in them** together with the user
-(docs/devpi-api.md §3), so ``delete`` refuses while the user still owns indexes unless
+(docs/devpi-api.md, "Users"), so ``delete`` refuses while the user still owns indexes unless
 ``force_destroy=True``.
 
 ``read`` and the existence check of ``delete`` are anonymous (devpi serves users to anyone), so a
@@ -87,7 +87,7 @@ class DevpiUserProvider(DevpiProviderBase):
     #: the declared inputs (a class attribute: not part of the pickled provider)
     inputs_class: ClassVar[type[UserInputs]] = UserInputs
 
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         failures = check_fields(self.inputs_class, news)
         name = news.get("name")
         if isinstance(name, str) and not is_unknown(name) and (problem := rules.user_problem(name)):

@@ -4,7 +4,8 @@
 component (``components.server.component.DevpiServer``) and the real-container tests (through
 ``docker_run_args``) use, so the tests run exactly the container the stack declares.
 
-The facts it encodes (docs/devpi-api.md §8, docs/seed-workflow.md):
+The facts it encodes (docs/devpi-api.md, "The jonasal/devpi-server image"; README, "The `/data` vs
+`/devpi/server` correction"):
 
 - the image (``jonasal/devpi-server``) keeps its state in ``/devpi/server``
   (``DEVPISERVER_SERVERDIR``); the deployment guide's ``./data:/data`` mount keeps nothing, so every

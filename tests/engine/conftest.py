@@ -30,11 +30,12 @@ def engine() -> Path:
 
 @pytest.fixture
 def project(engine: Path, tmp_path: Path) -> PulumiProject:
+    assert engine.exists()
     return new_project(tmp_path / "engine")
 
 
 def manual_procedure(url: str, user: str = "build_bot") -> dict[str, Any]:
-    """The registry objects of the manual procedure (shared/docs/seed-workflow.md), registry-only shape."""
+    """The registry objects of the manual procedure (the manual procedure: README, "What one stack manages"), registry-only shape."""
     return {
         "serverUrl": url,
         "users": [{"name": user, "email": f"{user}@example.com", "title": "CI upload user"}],

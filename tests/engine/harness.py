@@ -183,7 +183,7 @@ class CountingProxy:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, *args: Any) -> None:
+            def log_message(self, *_args: Any) -> None:
                 return
 
             def _relay(self) -> None:

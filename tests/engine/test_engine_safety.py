@@ -33,7 +33,7 @@ def not_devpi() -> Iterator[str]:
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _404
 
-        def log_message(self, *args: Any) -> None:
+        def log_message(self, *_args: Any) -> None:
             return
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

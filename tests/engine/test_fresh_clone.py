@@ -36,7 +36,8 @@ def clone(target: Path) -> Path:
 
 
 @pytest.mark.devpi
-def test_pulumi_install_then_preview_in_a_fresh_clone(engine: Path, tmp_path: Path,
+@pytest.mark.usefixtures("engine")
+def test_pulumi_install_then_preview_in_a_fresh_clone(tmp_path: Path,
                                                       devpi_server: DevpiServer) -> None:
     repo = clone(tmp_path / "clone")
     assert not (repo / ".venv").exists()

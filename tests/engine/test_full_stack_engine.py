@@ -9,7 +9,6 @@ container the engine plans: data at /devpi/server with :Z, restart always, the r
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -26,7 +25,8 @@ def installed_plugins(project: PulumiProject) -> set[str]:
     return {p["name"] for p in listing if p.get("kind") == "resource"}
 
 
-def test_full_stack_preview_plans_the_container(engine: Path, project: PulumiProject) -> None:
+@pytest.mark.usefixtures("engine")
+def test_full_stack_preview_plans_the_container(project: PulumiProject) -> None:
     plugins = installed_plugins(project)
     if "docker" not in plugins:
         pytest.skip("SKIPPED (the one engine skip allowed): the pulumi-docker plugin is not installed and "

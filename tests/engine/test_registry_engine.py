@@ -22,8 +22,6 @@ from tests.support import make_wheel
 
 pytestmark = [pytest.mark.engine, pytest.mark.devpi, pytest.mark.slow]
 BIN = Path(sys.executable).parent
-INDEX = "pulumi-python:dynamic/devpi:Index"
-USER = "pulumi-python:dynamic/devpi:User"
 
 
 def steps_by_name(preview: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
