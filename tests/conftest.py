@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.docker",
     "tests.fixtures.provider_host",
     "tests.fixtures.team",
+    "tests.fixtures.silent",
 ]
 
 

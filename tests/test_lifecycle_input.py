@@ -6,59 +6,18 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import tarfile
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from components.lifecycle.cli import main
+from tests.fixtures.silent import SilentServer
 
 CLI = [sys.executable, "-m", "components.lifecycle"]
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class Listener:
-    """A loopback port that counts the connections made to it (and answers none)."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.1)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.connections = 0
-        self._stop = threading.Event()
-        self._held: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            self._held.append(conn)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        for conn in self._held:
-            conn.close()
-        self.sock.close()
-
-
-@pytest.fixture
-def listener() -> Iterator[Listener]:
-    lst = Listener()
-    yield lst
-    lst.close()
 
 
 def run(args: list[str]) -> subprocess.CompletedProcess[str]:
@@ -117,19 +76,19 @@ BAD_SPEC = [
 
 @pytest.mark.parametrize(("argv", "option", "value"), BAD_INDEX + BAD_TIMEOUT + BAD_SPEC,
                          ids=lambda v: " ".join(v) if isinstance(v, list) else None)
-def test_bad_value_is_one_line_exit_2_and_nothing_is_sent(listener: Listener, argv: list[str], option: str,
+def test_bad_value_is_one_line_exit_2_and_nothing_is_sent(silent_server: SilentServer, argv: list[str], option: str,
                                                           value: str) -> None:
-    assert_usage_error(run([*argv, "--url", listener.url]), option, value)
-    assert listener.connections == 0
+    assert_usage_error(run([*argv, "--url", silent_server.url]), option, value)
+    assert silent_server.connections == 0
 
 
-def test_bad_value_with_json_is_one_json_error(listener: Listener) -> None:
+def test_bad_value_with_json_is_one_json_error(silent_server: SilentServer) -> None:
     out, err = io.StringIO(), io.StringIO()
     code = main(["remove", "geek-utils==1/2", "--index", "build_bot/nightly", "--yes", "--json",
-                 "--url", listener.url], out=out, err=err, env={"DEVPI_PASSWORD": "x", "DEVPI_USER": "u"})
+                 "--url", silent_server.url], out=out, err=err, env={"DEVPI_PASSWORD": "x", "DEVPI_USER": "u"})
     assert code == 2 and len(err.getvalue().splitlines()) == 1
     assert "'1/2'" in json.loads(out.getvalue())["error"]
-    assert listener.connections == 0
+    assert silent_server.connections == 0
 
 
 def test_help_documents_exit_2_for_bad_values() -> None:

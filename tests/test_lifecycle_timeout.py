@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import io
 import re
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,49 +16,11 @@ import pytest
 from components.devpi.client import DevpiClient, RetryPolicy
 from components.devpi.errors import ServerUnreachableError
 from components.lifecycle.cli import main
+from tests.fixtures.silent import SilentServer
 from tests.support import free_port
 
 CLI = [sys.executable, "-m", "components.lifecycle"]
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class HangingServer:
-    """Accepts every connection, reads the request, never answers."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.sock.settimeout(0.1)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.accepted = 0
-        self._held: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._serve, daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.accepted += 1
-            self._held.append(conn)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        for conn in self._held:
-            conn.close()
-        self.sock.close()
-
-
-@pytest.fixture
-def hanging() -> Iterator[HangingServer]:
-    server = HangingServer()
-    yield server
-    server.close()
 
 
 def timed_main(argv: list[str], env: dict[str, str] | None = None) -> tuple[int, str, float]:
@@ -79,27 +38,27 @@ def one_line(err: str) -> str:
 
 class TestHangingServer:
     @pytest.mark.parametrize("argv", [["status"], ["du"], ["du", "--index", "build_bot/nightly"]])
-    def test_is_reported_as_timed_out_after_the_timeout(self, hanging: HangingServer, argv: list[str]) -> None:
-        code, err, took = timed_main([*argv, "--url", hanging.url, "--timeout", "1.5"])
+    def test_is_reported_as_timed_out_after_the_timeout(self, silent_server: SilentServer, argv: list[str]) -> None:
+        code, err, took = timed_main([*argv, "--url", silent_server.url, "--timeout", "1.5"])
         line = one_line(err)
         assert code == 1
         assert 1.4 <= took < 3.0, took
         assert re.search(r"timed out after 1\.\d s", line), line
-        assert "no answer within 1.5 s" in line and hanging.url in line
+        assert "no answer within 1.5 s" in line and silent_server.url in line
         assert "refused" not in line and "reset" not in line
 
-    def test_commands_that_log_in_are_bounded_too(self, hanging: HangingServer) -> None:
+    def test_commands_that_log_in_are_bounded_too(self, silent_server: SilentServer) -> None:
         code, err, took = timed_main(["remove", "geek-utils==1.0", "--index", "build_bot/nightly", "--yes",
-                                      "--url", hanging.url, "--user", "build_bot", "--timeout", "1"],
+                                      "--url", silent_server.url, "--user", "build_bot", "--timeout", "1"],
                                      env={"DEVPI_PASSWORD": "pw-not-shown-QQQ"})
         line = one_line(err)
         assert code == 1 and 0.9 <= took < 2.5, took
         assert "timed out after" in line and "pw-not-shown-QQQ" not in line
 
-    def test_client_without_a_budget_says_timed_out_too(self, hanging: HangingServer) -> None:
+    def test_client_without_a_budget_says_timed_out_too(self, silent_server: SilentServer) -> None:
         # urllib3 hands a read timeout of a GET over as MaxRetryError, which requests turns into a
         # ConnectionError: it used to read "connection refused or reset"
-        client = DevpiClient(hanging.url, timeout=1)
+        client = DevpiClient(silent_server.url, timeout=1)
         with pytest.raises(ServerUnreachableError, match=r"timed out after 1\.\d s: .* no answer within 1 s"):
             client.status()
 
@@ -120,9 +79,9 @@ class TestServerDown:
         assert code == 1 and took < 1.5, took
         assert "unreachable" in one_line(err)
 
-    def test_cli_process_is_bounded_end_to_end(self, hanging: HangingServer) -> None:
+    def test_cli_process_is_bounded_end_to_end(self, silent_server: SilentServer) -> None:
         """The console entry point as a user runs it: wall time of the whole process."""
-        for url, words in ((f"http://127.0.0.1:{free_port()}", "unreachable"), (hanging.url, "timed out after")):
+        for url, words in ((f"http://127.0.0.1:{free_port()}", "unreachable"), (silent_server.url, "timed out after")):
             t0 = time.monotonic()
             proc = subprocess.run([*CLI, "status", "--url", url, "--timeout", "2"], capture_output=True, text=True,
                                   cwd=ROOT, timeout=60, check=False, stdin=subprocess.DEVNULL)
