@@ -228,7 +228,10 @@ def render(n: int, contenders: list[Contender], previews: dict[str, int], host_r
         "",
         "Targets: provider within 1.25x of the floor per operation; refresh = one request per resource "
         "plus one login per process; preview = zero requests. `raw+guard` is the floor with the same "
-        "package-safety GET before DELETE that the provider must do (devpi has no delete-if-empty).",
+        "package-safety GET before DELETE that the provider must do (devpi has no delete-if-empty)."
+        " The provider's delete also reads `GET /` once to refuse deleting an index other indexes still "
+        "inherit (a dangling base breaks them; issue 9): that second GET is why delete stays above 1.25x of "
+        "`raw+guard`, and `GET /` grows with the number of indexes on the server.",
     ]
     return "\n".join(lines)
 

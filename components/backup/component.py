@@ -28,6 +28,7 @@ from components.config.defaults import (
     DEFAULT_BACKUP_DIR,
     DEFAULT_BACKUP_KEEP,
     DEFAULT_BACKUP_SCHEDULE,
+    DEFAULT_BACKUP_UNIT,
     DEFAULT_CONTAINER_NAME,
 )
 from components.config.model import StackConfig
@@ -54,7 +55,7 @@ class BackupArgs:
     keep: int = DEFAULT_BACKUP_KEEP
     container_name: str = DEFAULT_CONTAINER_NAME
     sudo: bool = True
-    unit_name: str = "devpi-registry-backup"
+    unit_name: str = DEFAULT_BACKUP_UNIT
     data_dir: str | None = None
 
     @classmethod

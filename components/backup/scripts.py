@@ -32,6 +32,7 @@ from components.config.defaults import (
     DEFAULT_BACKUP_DIR,
     DEFAULT_BACKUP_KEEP,
     DEFAULT_BACKUP_SCHEDULE,
+    DEFAULT_BACKUP_UNIT,
     DEFAULT_CONTAINER_NAME,
 )
 from components.config.errors import refuse_arguments
@@ -54,7 +55,7 @@ class BackupPlan:
     keep: int = DEFAULT_BACKUP_KEEP
     container_name: str = DEFAULT_CONTAINER_NAME
     schedule: str = DEFAULT_BACKUP_SCHEDULE
-    unit_name: str = "devpi-registry-backup"
+    unit_name: str = DEFAULT_BACKUP_UNIT
     data_dir: str | None = None
 
     def __post_init__(self) -> None:

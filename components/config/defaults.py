@@ -6,6 +6,7 @@ __all__ = [
     "DEFAULT_BACKUP_DIR",
     "DEFAULT_BACKUP_KEEP",
     "DEFAULT_BACKUP_SCHEDULE",
+    "DEFAULT_BACKUP_UNIT",
     "DEFAULT_CONTAINER_NAME",
     "DEFAULT_DATA_DIR",
     "DEFAULT_IMAGE",
@@ -29,3 +30,4 @@ DEFAULT_BACKUP_SCHEDULE = "daily"
 DEFAULT_BACKUP_KEEP = 7
 #: the PyPI mirror index devpi-server creates itself (unless started with no root/pypi)
 PYPI_MIRROR = "root/pypi"
+DEFAULT_BACKUP_UNIT = "devpi-registry-backup"  # systemd unit name of the backup timer and service

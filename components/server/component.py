@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.config.defaults import DEFAULT_CONTAINER_NAME, DEFAULT_DATA_DIR, DEFAULT_IMAGE
+from components.config.defaults import DEFAULT_CONTAINER_NAME, DEFAULT_DATA_DIR, DEFAULT_IMAGE, DEFAULT_READY_TIMEOUT
 from components.config.model import StackConfig
 from components.server.spec import CONTAINER_PORT, PASSWORD_ENV, ContainerSpec, container_spec
 
@@ -47,7 +47,7 @@ class ServerArgs:
     container_name: str = DEFAULT_CONTAINER_NAME
     extra_server_args: Sequence[str] = ()
     wait_healthy: bool = True
-    ready_timeout: int = 180
+    ready_timeout: int = DEFAULT_READY_TIMEOUT
 
     @classmethod
     def from_config(cls, config: StackConfig, initial_root_password: pulumi.Input[str]) -> ServerArgs:
