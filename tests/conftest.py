@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.provider_host",
     "tests.fixtures.team",
     "tests.fixtures.silent",
+    "tests.fixtures.tls",
 ]
 
 

@@ -10,7 +10,18 @@ __all__ = [
     "DEFAULT_CONTAINER_NAME",
     "DEFAULT_DATA_DIR",
     "DEFAULT_IMAGE",
+    "DEFAULT_HTTPS_PORT",
+    "DEFAULT_HTTP_PORT",
+    "DEFAULT_MAX_UPLOAD_MB",
     "DEFAULT_PORT",
+    "DEFAULT_PROXY_CONTAINER_NAME",
+    "DEFAULT_PROXY_DIR",
+    "DEFAULT_PROXY_IMAGE",
+    "DEFAULT_CLIENT_CA_PATH",
+    "DEFAULT_REPLICA_CONTAINER_NAME",
+    "DEFAULT_REPLICA_MAX_LAG",
+    "DEFAULT_SECRET_DIR",
+    "CERT_WARN_DAYS",
     "DEFAULT_READY_TIMEOUT",
     "DEFAULT_SSH_PORT",
     "PROJECT",
@@ -31,3 +42,25 @@ DEFAULT_BACKUP_KEEP = 7
 #: the PyPI mirror index devpi-server creates itself (unless started with no root/pypi)
 PYPI_MIRROR = "root/pypi"
 DEFAULT_BACKUP_UNIT = "devpi-registry-backup"  # systemd unit name of the backup timer and service
+
+# HTTPS (the `tls` key): a reverse proxy in front of devpi
+DEFAULT_HTTPS_PORT = 443
+DEFAULT_HTTP_PORT = 80  # answers only with a redirect to https (or is off)
+#: the official nginx image, pinned (stable branch); see docs/tls.md for why nginx
+DEFAULT_PROXY_IMAGE = "nginx:1.28.0"
+DEFAULT_PROXY_CONTAINER_NAME = "devpi-proxy"
+#: host folder holding the proxy's nginx config, certificate chain and key (key mode 600)
+DEFAULT_PROXY_DIR = "/opt/local/devpi/proxy"
+#: nginx client_max_body_size in MiB: fits large wheels (devpi itself has no limit)
+DEFAULT_MAX_UPLOAD_MB = 512
+#: where the client files (pip.conf `cert =`, twine --cert) expect the private CA bundle
+DEFAULT_CLIENT_CA_PATH = "/etc/pki/ca-trust/source/anchors/devpi-registry-ca.pem"
+#: a certificate expiring sooner than this many days gets a warning at preview
+CERT_WARN_DAYS = 30
+
+# Replicas and the shared secret file
+DEFAULT_REPLICA_CONTAINER_NAME = "devpi-replica"
+#: a replica is ready when it is at most this many serials behind the primary
+DEFAULT_REPLICA_MAX_LAG = 10
+#: host folder holding devpi's --secretfile (mode 600), mounted read-only into the container
+DEFAULT_SECRET_DIR = "/opt/local/devpi/secret"

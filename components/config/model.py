@@ -14,7 +14,17 @@ from components.config.defaults import (
     DEFAULT_BACKUP_DIR,
     DEFAULT_BACKUP_KEEP,
     DEFAULT_BACKUP_SCHEDULE,
+    DEFAULT_CLIENT_CA_PATH,
     DEFAULT_CONTAINER_NAME,
+    DEFAULT_HTTP_PORT,
+    DEFAULT_HTTPS_PORT,
+    DEFAULT_MAX_UPLOAD_MB,
+    DEFAULT_PROXY_CONTAINER_NAME,
+    DEFAULT_PROXY_DIR,
+    DEFAULT_PROXY_IMAGE,
+    DEFAULT_REPLICA_CONTAINER_NAME,
+    DEFAULT_REPLICA_MAX_LAG,
+    DEFAULT_SECRET_DIR,
     DEFAULT_DATA_DIR,
     DEFAULT_IMAGE,
     DEFAULT_PORT,
@@ -27,8 +37,10 @@ __all__ = [
     "BackupConfig",
     "HostConfig",
     "IndexConfig",
+    "ReplicaConfig",
     "ServerConfig",
     "StackConfig",
+    "TlsConfig",
     "UserConfig",
     "default_server_url",
 ]
@@ -68,6 +80,8 @@ class ServerConfig:
     ready_timeout: int = DEFAULT_READY_TIMEOUT
     docker_host: str | None = None
     ssh_opts: tuple[str, ...] = ()
+    #: host folder of devpi's --secretfile (``server.secretDir``; mode 600 file, mounted read-only)
+    secret_dir: str = DEFAULT_SECRET_DIR
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,6 +146,65 @@ class BackupConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class TlsConfig:
+    """HTTPS in front of devpi (stack key ``tls``); absent = plain HTTP (a lab).
+
+    With a managed ``host``: a reverse-proxy container (nginx) terminates TLS with ``certificate``
+    (PEM chain, leaf first; plain config) and the secret ``tlsPrivateKey``; devpi is then published
+    on 127.0.0.1 only. ``names`` are the names clients use (the first one makes the default
+    ``serverUrl``), all covered by the certificate. For a registry-only stack (no ``host``) only
+    ``caBundle`` is meaningful: the https server exists already and the stack just trusts it.
+    ``ca_bundle``: PEM of the private CA clients need (None = a publicly trusted certificate).
+    ``not_after``: the certificate's expiry as an ISO 8601 UTC string (None without certificate),
+    so the program can warn without parsing PEM again.
+    """
+
+    certificate: str | None = None
+    names: tuple[str, ...] = ()
+    ca_bundle: str | None = None
+    https_port: int = DEFAULT_HTTPS_PORT
+    #: port 80 answers with a redirect to https; False = nothing listens on it
+    http_redirect: bool = True
+    http_port: int = DEFAULT_HTTP_PORT
+    proxy_image: str = DEFAULT_PROXY_IMAGE
+    allow_floating_proxy_tag: bool = False
+    proxy_container_name: str = DEFAULT_PROXY_CONTAINER_NAME
+    proxy_dir: str = DEFAULT_PROXY_DIR
+    max_upload_mb: int = DEFAULT_MAX_UPLOAD_MB
+    client_ca_path: str = DEFAULT_CLIENT_CA_PATH
+    not_after: str | None = None
+
+    @property
+    def proxy_ports(self) -> tuple[int, ...]:
+        """The ports the proxy publishes and the firewall opens."""
+        return (self.https_port, self.http_port) if self.http_redirect else (self.https_port,)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicaConfig:
+    """A devpi replica (stack key ``replicas[i]``) on its own host, following the primary.
+
+    ``name``: short DNS-label-like name, unique (resource names, outputs). ``host``: reached over
+    SSH like the primary's; its private key is ``replicaSshPrivateKeys.<name>`` when set, else the
+    stack's ``sshPrivateKey`` (``own_ssh_key`` says which). ``url``: where clients reach this replica
+    (default ``http(s)://<host.address>:<port>``, https on the TLS port when ``tls`` is set).
+    ``primary_url``: where the replica reaches the primary (the stack's ``serverUrl``).
+    """
+
+    name: str
+    host: HostConfig
+    port: int = DEFAULT_PORT
+    data_dir: str = DEFAULT_DATA_DIR
+    container_name: str = DEFAULT_REPLICA_CONTAINER_NAME
+    url: str
+    primary_url: str
+    own_ssh_key: bool = False
+    secret_dir: str = DEFAULT_SECRET_DIR
+    max_lag: int = DEFAULT_REPLICA_MAX_LAG
+    firewall_when_inactive: str = "fail"
+
+
+@dataclass(frozen=True, kw_only=True)
 class StackConfig:
     """Everything the program, the providers and the CLI need, validated.
 
@@ -146,6 +219,18 @@ class StackConfig:
     users: tuple[UserConfig, ...] = ()
     indexes: tuple[IndexConfig, ...] = ()
     backup: BackupConfig = field(default_factory=BackupConfig)
+    tls: TlsConfig | None = None
+    replicas: tuple[ReplicaConfig, ...] = ()
+
+    @property
+    def proxied(self) -> bool:
+        """A managed host with TLS: the proxy container fronts devpi."""
+        return self.tls is not None and self.tls.certificate is not None and self.host is not None
+
+    @property
+    def ca_bundle(self) -> str | None:
+        """PEM the clients (providers, lifecycle tool, pip, twine) must trust, or None."""
+        return self.tls.ca_bundle if self.tls is not None else None
 
     @property
     def docker_host(self) -> str | None:

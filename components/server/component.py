@@ -46,6 +46,10 @@ class ServerArgs:
     pypi_mirror: bool = False
     container_name: str = DEFAULT_CONTAINER_NAME
     extra_server_args: Sequence[str] = ()
+    #: host folder of the shared --secretfile (written by the host step); None = no secret file
+    secret_dir: str | None = None
+    #: the Docker network shared with the HTTPS proxy (None = no proxy)
+    network: str | None = None
     wait_healthy: bool = True
     ready_timeout: int = DEFAULT_READY_TIMEOUT
 

@@ -18,9 +18,14 @@ The facts it encodes (docs/devpi-api.md, "The jonasal/devpi-server image"; READM
 - the image has no curl and no HEALTHCHECK: the check runs the image's own ``python``;
 - the entrypoint already passes ``--host 0.0.0.0 --port 3141 --restrict-modify=root``, so extra
   server arguments must not move the port or the server directory;
-- no ``--secretfile``: devpi-server 6.20.3 refuses to start when the file is missing ("fatal: The given
+- ``--secretfile``: devpi-server 6.20.3 refuses to start when the file is missing ("fatal: The given
   secret file doesn't exist", checked against the real server) and the image has no step that
-  creates it, so login tokens die on each restart and the client logs in again.
+  creates it. With ``secret_dir`` set, the host step that writes the stack's generated secret (mode
+  600) comes first, the folder is mounted read-only at ``/devpi/secret`` and the server is started
+  with ``--secretfile``: login tokens then survive restarts and work on every replica. Without it
+  (``secret_dir=None``) devpi makes a random secret per start and every restart logs everyone out;
+- ``network``: a user-defined Docker network the container joins under the alias ``devpi`` (the
+  HTTPS proxy reaches it there; devpi is then published on 127.0.0.1 only).
 """
 
 from __future__ import annotations
@@ -49,6 +54,10 @@ __all__ = [
     "ContainerSettings",
     "ContainerSpec",
     "HealthCheck",
+    "NetworkAttachment",
+    "SECRET_FILE",
+    "SECRET_MOUNT",
+    "NETWORK_ALIAS",
     "PortMapping",
     "container_spec",
     "docker_run_args",
@@ -64,6 +73,10 @@ HEALTHCHECK_COMMAND = (
     "urllib.request.urlopen('http://127.0.0.1:3141/+api', timeout=4)\""
 )
 LABEL_PREFIX = "devpi-registry"
+SECRET_MOUNT = "/devpi/secret"
+SECRET_FILE = f"{SECRET_MOUNT}/secret"
+#: the name the proxy uses for devpi on the shared network
+NETWORK_ALIAS = "devpi"
 
 
 class ContainerSettings(Protocol):
@@ -85,6 +98,10 @@ class ContainerSettings(Protocol):
     def container_name(self) -> str: ...
     @property
     def extra_server_args(self) -> Sequence[str]: ...
+    @property
+    def secret_dir(self) -> str | None: ...
+    @property
+    def network(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,14 @@ class BindMount:
     container_path: str
     selinux_relabel: str | None = "Z"
     read_only: bool = False
+
+
+@dataclass(frozen=True)
+class NetworkAttachment:
+    """A user-defined Docker network the container joins, reachable there by ``aliases``."""
+
+    name: str
+    aliases: tuple[str, ...] = (NETWORK_ALIAS,)
 
 
 @dataclass(frozen=True)
@@ -132,6 +157,7 @@ class ContainerSpec:
     healthcheck: HealthCheck
     command: tuple[str, ...]
     labels: tuple[tuple[str, str], ...]
+    networks: tuple[NetworkAttachment, ...] = ()
     log_driver: str = "json-file"
     log_opts: tuple[tuple[str, str], ...] = (("max-size", "10m"), ("max-file", "3"))
 
@@ -155,6 +181,8 @@ def _check(settings: ContainerSettings) -> None:
         ("container_name", settings.container_name, rules.container_name_problem(settings.container_name)),
         ("extra_server_args", list(settings.extra_server_args),
          rules.server_args_problem(settings.extra_server_args)),
+        ("secret_dir", settings.secret_dir,
+         rules.data_dir_problem(settings.secret_dir) if settings.secret_dir is not None else None),
     ])
 
 
@@ -165,20 +193,27 @@ def container_spec(settings: ContainerSettings) -> ContainerSpec:
     if not settings.pypi_mirror:
         env.append((NO_ROOT_PYPI_ENV, "1"))
     data_dir = settings.data_dir  # normalised: the rule refuses any other spelling
+    mounts = [BindMount(host_path=data_dir, container_path=SERVER_DIR, selinux_relabel="Z")]
+    command = list(settings.extra_server_args)
+    if settings.secret_dir is not None:
+        mounts.append(BindMount(host_path=settings.secret_dir, container_path=SECRET_MOUNT,
+                                selinux_relabel="Z", read_only=True))
+        command = ["--secretfile", SECRET_FILE, *command]
     return ContainerSpec(
         name=settings.container_name,
         image=settings.image,
         restart="always",
         ports=(PortMapping(external=settings.port, internal=CONTAINER_PORT, ip=settings.bind_address),),
-        mounts=(BindMount(host_path=data_dir, container_path=SERVER_DIR, selinux_relabel="Z"),),
+        mounts=tuple(mounts),
         env=tuple(env),
         secret_env=(PASSWORD_ENV,),
         healthcheck=HealthCheck(test=("CMD-SHELL", HEALTHCHECK_COMMAND)),
-        command=tuple(settings.extra_server_args),
+        command=tuple(command),
         labels=(
             (f"{LABEL_PREFIX}.managed-by", "devpi-registry"),
             (f"{LABEL_PREFIX}.server-dir", SERVER_DIR),
         ),
+        networks=(NetworkAttachment(settings.network),) if settings.network else (),
     )
 
 
@@ -204,6 +239,10 @@ def docker_run_args(spec: ContainerSpec, password_env_file: str | os.PathLike[st
         if mount.selinux_relabel:
             options.append(mount.selinux_relabel)
         argv += ["--volume", f"{mount.host_path}:{mount.container_path}:{','.join(options)}"]
+    for net in spec.networks:
+        argv += ["--network", net.name]
+        for alias in net.aliases:
+            argv += ["--network-alias", alias]
     for item in spec.env_list():
         argv += ["--env", item]
     argv += ["--env-file", str(path)]
