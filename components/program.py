@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import pulumi
@@ -16,6 +17,7 @@ from components.config.connection import PROJECT
 from components.config.errors import ConfigError
 from components.config.sources import engine_config
 from components.config.stack import StackConfig, load_stack_config
+from components.config.tls import certificate_warnings
 from components.registry.component import DevpiRegistry, RegistrySecrets
 
 __all__ = ["StackConfigError", "define_registry", "mask_config_error", "read_stack_config"]
@@ -81,10 +83,15 @@ def read_stack_config() -> tuple[StackConfig, RegistrySecrets]:
     user_passwords: dict[str, pulumi.Output[str]] = {}
     for user in stack.users:
         user_passwords[user.name] = pulumi.Output.secret(passwords).apply(_pick(user.name))
+    replica_keys_raw = cfg.get_secret_object("replicaSshPrivateKeys")
+    replica_keys = {r.name: pulumi.Output.secret(replica_keys_raw).apply(_pick(r.name))
+                    for r in stack.replicas if r.own_ssh_key}
     secrets = RegistrySecrets(
         root_password=cfg.require_secret("rootPassword"),
         user_passwords=user_passwords,
         ssh_private_key=cfg.get_secret("sshPrivateKey"),
+        tls_private_key=cfg.get_secret("tlsPrivateKey") if stack.proxied else None,
+        replica_ssh_keys=replica_keys,
     )
     return stack, secrets
 
@@ -100,6 +107,9 @@ def _pick(name: str) -> Any:
 def define_registry() -> DevpiRegistry:
     """Build the stack's registry and export what a team needs."""
     stack, secrets = read_stack_config()
+    if stack.tls is not None:
+        for warning in certificate_warnings(stack.tls, datetime.now(UTC)):
+            pulumi.log.warn(warning)
     registry = DevpiRegistry("devpi", stack, secrets)
     for name, value in registry.exports().items():
         pulumi.export(name, value)

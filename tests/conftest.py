@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.fixtures.team",
     "tests.fixtures.silent",
     "tests.fixtures.tls",
+    "tests.fixtures.nginx",
 ]
 
 

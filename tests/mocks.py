@@ -21,10 +21,10 @@ from typing import Any
 
 import pulumi
 
-from tests.tokens import COMMAND, CONTAINER
+from tests.tokens import COMMAND, CONTAINER, SHARED_SECRET
 
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-SECRET_CONFIG_KEYS = ("rootPassword", "sshPrivateKey", "userPasswords")
+SECRET_CONFIG_KEYS = ("rootPassword", "sshPrivateKey", "userPasswords", "tlsPrivateKey", "replicaSshPrivateKeys")
 
 
 @dataclass
@@ -74,6 +74,8 @@ class MockRecorder(pulumi.runtime.Mocks):
         outputs = dict(args.inputs)
         if args.typ == CONTAINER:
             outputs.setdefault("id", f"{args.name}-container-id")
+        if args.typ == SHARED_SECRET:  # the provider generates it at create
+            outputs["value"] = "mock-shared-secret-0123456789abcdef0123456789abcdef"
         if args.typ.startswith(COMMAND):
             outputs.setdefault("stdout", "")
             outputs.setdefault("stderr", "")

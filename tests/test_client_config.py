@@ -13,6 +13,7 @@ import pytest
 from components.config.stack import load_stack_config
 from components.devpi.client import DevpiClient
 from components.registry.client_config import (
+    devpi_use_command,
     index_urls,
     pip_conf,
     pypirc,
@@ -109,3 +110,54 @@ def test_real_pip_installs_through_the_rendered_strict_pip_conf(
     )
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "got" / wheel.name).read_bytes() == wheel.read_bytes()
+
+
+# ------------------------------------------------------------------------------------------- https
+HTTPS = "https://devpi.example.internal"
+CA = "/etc/pki/ca-trust/source/anchors/devpi-registry-ca.pem"
+
+
+def test_https_outputs_trust_no_host_and_name_the_private_ca() -> None:
+    conf = configparser.ConfigParser()
+    conf.read_string(pip_conf(HTTPS, "a/b", ca_path=CA))
+    assert conf["global"]["cert"] == CA and "trusted-host" not in conf["global"]
+    mixed = configparser.ConfigParser()
+    mixed.read_string(pip_conf(HTTPS, "a/b", mode="mixed", ca_path=CA))
+    assert mixed["global"]["cert"] == CA
+    assert requirements_header(HTTPS, "a/b", ca_path=CA).splitlines() == [
+        f"--index-url {HTTPS}/a/b/+simple/", f"--cert {CA}"]
+    assert twine_command(HTTPS, "a/b", "bot", ca_path=CA) == \
+        f"twine upload --repository-url {HTTPS}/a/b/ --cert {CA} -u bot dist/*"
+    rc = configparser.ConfigParser()
+    rc.read_string(pypirc(HTTPS, {"b": ("a/b", "bot")}, ca_path=CA))
+    assert rc["b"]["ca_cert"] == CA
+    assert devpi_use_command(HTTPS, "a/b", ca_path=CA) == f"export REQUESTS_CA_BUNDLE={CA} && devpi use {HTTPS}/a/b"
+
+
+def test_without_a_private_ca_https_outputs_carry_no_cert_and_http_is_unchanged() -> None:
+    assert "cert" not in pip_conf(HTTPS, "a/b") and "--cert" not in requirements_header(HTTPS, "a/b")
+    assert "ca_cert" not in pypirc(HTTPS, {"b": ("a/b", "bot")})
+    assert devpi_use_command(HTTPS, "a/b") == f"devpi use {HTTPS}/a/b"
+    assert "--cert" not in twine_command(HTTPS, "a/b", "bot")
+    assert devpi_use_command(URL, "a/b", ca_path=None) == f"devpi use {URL}/a/b"
+
+
+def test_pip_reads_the_cert_of_the_rendered_pip_conf(tmp_path: Path) -> None:
+    conf = tmp_path / "pip.conf"
+    conf.write_text(pip_conf(HTTPS, "a/b", ca_path=str(tmp_path / "ca.pem")))
+    env = {**os.environ, "PIP_CONFIG_FILE": str(conf)}
+    proc = subprocess.run([sys.executable, "-m", "pip", "config", "list"], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert f"global.cert='{tmp_path / 'ca.pem'}'" in proc.stdout.splitlines()
+    assert f"global.index-url='{HTTPS}/a/b/+simple/'" in proc.stdout.splitlines()
+
+
+def test_twine_reads_ca_cert_from_the_rendered_pypirc(tmp_path: Path) -> None:
+    from twine.settings import Settings
+
+    rc = tmp_path / "pypirc"
+    rc.write_text(pypirc(HTTPS, {"nightly": ("bot/nightly", "bot")}, ca_path=CA))
+    settings = Settings(config_file=str(rc), repository_name="nightly", password="x")
+    assert settings.cacert == CA
+    assert settings.repository_config["repository"] == f"{HTTPS}/bot/nightly/"

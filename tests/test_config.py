@@ -12,6 +12,7 @@ import yaml
 
 from components.config.errors import ConfigError
 from components.config.stack import DEFAULT_IMAGE, load_stack_config
+from tests.fixtures.tls import with_stack_certificate
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeButWellFormedKeyForTests0123456789"
@@ -247,13 +248,15 @@ class TestGoodConfig:
         assert cfg.indexes[0].volatile is True
 
     @pytest.mark.parametrize("stack", ["dev", "prod"])
-    def test_committed_stack_files_are_valid(self, stack: str) -> None:
+    def test_committed_stack_files_are_valid(self, stack: str, tmp_path: Path) -> None:
         doc = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
-        raw = {k.split(":", 1)[1]: v for k, v in doc["config"].items()}
+        raw = with_stack_certificate({k.split(":", 1)[1]: v for k, v in doc["config"].items()}, tmp_path)
         users = [u["name"] for u in raw.get("users", [])]
         raw |= {"rootPassword": "x", "sshPrivateKey": "k", "userPasswords": {u: "p" for u in users}}
         cfg = load_stack_config(raw)
         assert cfg.indexes, stack
+        # production is served over https by the proxy; dev stays the manual procedure's plain http
+        assert cfg.proxied == (stack == "prod")
 
     def test_dev_stack_reproduces_the_manual_procedure(self) -> None:
         doc = yaml.safe_load((ROOT / "Pulumi.dev.yaml").read_text())

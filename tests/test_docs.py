@@ -11,6 +11,7 @@ import pytest
 from components.config import stack as config_module
 from components.config.retention import _KEYS as RETENTION_KEYS
 from components.config.stack import TOP_LEVEL_KEYS, load_stack_config
+from tests.fixtures.tls import make_ca
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -21,7 +22,7 @@ def readme_config_keys() -> set[str]:
     return set(re.findall(r"^\| `([^`]+)` \|", section, flags=re.M))
 
 
-def code_config_keys(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+def code_config_keys(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> set[str]:
     """Every key path the loader reads, recorded while it loads a config touching every section."""
     seen: set[str] = set(TOP_LEVEL_KEYS)
     real_done = config_module.KeyReader.done
@@ -32,7 +33,13 @@ def code_config_keys(monkeypatch: pytest.MonkeyPatch) -> set[str]:
         real_done(self)
 
     monkeypatch.setattr(config_module.KeyReader, "done", recording_done)
+    issued = make_ca(tmp_path).issue(["devpi.example.internal", "replica.example.internal"])
     load_stack_config({
+        "tls": {"certificate": issued.chain_pem, "names": ["devpi.example.internal"]},
+        "tlsPrivateKey": issued.key_pem,
+        "replicas": [{"name": "r1", "host": {"address": "replica.example.internal",
+                                             "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK"}}],
+        "replicaSshPrivateKeys": {"r1": "k"},
         "host": {"address": "192.0.2.1", "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK"},
         "rootPassword": "r", "sshPrivateKey": "k", "userPasswords": {"u": "p"},
         "server": {}, "users": [{"name": "u"}],
@@ -43,9 +50,9 @@ def code_config_keys(monkeypatch: pytest.MonkeyPatch) -> set[str]:
     return seen
 
 
-def test_readme_documents_exactly_the_keys_the_code_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_documents_exactly_the_keys_the_code_reads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     documented = readme_config_keys()
-    read = code_config_keys(monkeypatch)
+    read = code_config_keys(monkeypatch, tmp_path)
     assert sorted(read - documented) == [], "read by the code but missing from README's reference"
     assert sorted(documented - read) == [], "documented in README but not read by the code"
 

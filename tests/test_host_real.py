@@ -193,7 +193,7 @@ class TestFirewall:
     def test_open_then_nothing_changed(self, fw_host: FakeHost, firewalld: Firewalld, user: str) -> None:
         plan = HostPlan(user=user, port=3141)
         first = ok(run(fw_host, plan, "firewall")).stdout
-        assert "firewall: port 3141/tcp opened: added to the permanent configuration; reloaded firewalld" in first
+        assert "firewall: port 3141/tcp opened: 3141/tcp added to the permanent configuration; reloaded firewalld" in first
         assert "3141/tcp" in firewalld.permanent_ports()
         assert "3141/tcp" in firewalld.runtime_ports()
         assert "3141/tcp" in firewalld.zone_file_ports()
@@ -217,7 +217,7 @@ class TestFirewall:
         ok(run(fw_host, plan, "firewall"))
         assert "8080/tcp" in firewalld.permanent_ports()
         out = ok(run(fw_host, plan, "firewall", "delete")).stdout
-        assert "firewall: port 8080/tcp closed: removed from the permanent configuration; reloaded firewalld" in out
+        assert "firewall: port 8080/tcp closed: 8080/tcp removed from the permanent configuration; reloaded firewalld" in out
         assert "8080/tcp" not in firewalld.permanent_ports()
         assert "8080/tcp" not in firewalld.runtime_ports()
         assert "8080/tcp" not in firewalld.zone_file_ports()
@@ -230,6 +230,67 @@ class TestFirewall:
         ok(run(fw_host, HostPlan(), "firewall"))
         ok(run(fw_host, HostPlan(), "firewall", "delete"))
         assert firewalld.permanent_ports() == ["9999/tcp"]
+
+
+@pytest.mark.firewalld
+class TestFirewallSwitch:
+    """Turning TLS on replaces devpi's port by the proxy's ports (and back). The firewall Command is
+    replaced delete-before-replace when its port set changes, so the engine runs the OLD delete
+    (closing the old ports) before the NEW create: exactly that sequence runs here."""
+
+    @pytest.fixture
+    def fw_host(self, fake_host_factory: FakeHostFactory, firewalld: Firewalld) -> FakeHost:
+        return fake_host_factory(bind_mounts={firewalld.bus_dir: "/run/dbus"})
+
+    @staticmethod
+    def switch(host: FakeHost, old: HostPlan, new: HostPlan) -> tuple[str, str]:
+        old_step, new_step = steps(old)["firewall"], steps(new)["firewall"]
+        assert old_step.delete_before_replace and old_step.trigger != new_step.trigger, \
+            "a changed port set must replace the step, old delete first"
+        closed = ok(host.run_remote(old_step.delete or "", user=old.user)).stdout
+        opened = ok(host.run_remote(new_step.create, user=new.user)).stdout
+        return closed, opened
+
+    @staticmethod
+    def open_ports(firewalld: Firewalld) -> tuple[list[str], list[str], list[str], list[int]]:
+        return (sorted(firewalld.permanent_ports()), sorted(firewalld.runtime_ports()),
+                sorted(firewalld.zone_file_ports()),
+                [p for p in (80, 443, 3141) if firewalld.nft_accepts_port(p)])
+
+    @pytest.mark.parametrize("user", ["root", SUDO_USER])
+    def test_3141_to_443_and_80_and_back(self, fw_host: FakeHost, firewalld: Firewalld, user: str) -> None:
+        plain = HostPlan(user=user, port=3141)
+        tls = HostPlan(user=user, port=3141, ports=(443, 80))
+        assert "3141/tcp opened" in ok(run(fw_host, plain, "firewall")).stdout
+        assert self.open_ports(firewalld) == (["3141/tcp"], ["3141/tcp"], ["3141/tcp"], [3141])
+
+        closed, opened = self.switch(fw_host, plain, tls)
+        assert "firewall: port 3141/tcp closed: 3141/tcp removed from the permanent configuration" in closed
+        assert ("firewall: ports 443/tcp, 80/tcp opened: 443/tcp added to the permanent configuration; "
+                "80/tcp added to the permanent configuration; reloaded firewalld") in opened
+        tls_state = (["443/tcp", "80/tcp"], ["443/tcp", "80/tcp"], ["443/tcp", "80/tcp"], [80, 443])
+        assert self.open_ports(firewalld) == tls_state
+        assert "firewall: ports 443/tcp, 80/tcp already open; nothing changed" in \
+            ok(run(fw_host, tls, "firewall")).stdout
+        assert self.open_ports(firewalld) == tls_state
+
+        closed, opened = self.switch(fw_host, tls, plain)
+        assert "firewall: ports 443/tcp, 80/tcp closed:" in closed
+        assert "firewall: port 3141/tcp opened:" in opened
+        assert self.open_ports(firewalld) == (["3141/tcp"], ["3141/tcp"], ["3141/tcp"], [3141])
+
+    def test_redirect_off_closes_80_only_after_replace(self, fw_host: FakeHost, firewalld: Firewalld) -> None:
+        """443+80 -> 443 alone (the http redirect switched off): the overlap is closed and reopened."""
+        both, https = HostPlan(ports=(443, 80)), HostPlan(ports=(443,))
+        ok(run(fw_host, both, "firewall"))
+        self.switch(fw_host, both, https)
+        assert self.open_ports(firewalld) == (["443/tcp"], ["443/tcp"], ["443/tcp"], [443])
+
+    def test_one_port_open_the_other_not_is_completed(self, fw_host: FakeHost, firewalld: Firewalld) -> None:
+        assert firewalld.firewall_cmd("--permanent", "--add-port=443/tcp").returncode == 0
+        out = ok(run(fw_host, HostPlan(ports=(443, 80)), "firewall")).stdout
+        assert "opened: 80/tcp added to the permanent configuration; reloaded firewalld" in out
+        assert sorted(firewalld.runtime_ports()) == ["443/tcp", "80/tcp"]
 
 
 @pytest.mark.firewalld
@@ -410,7 +471,7 @@ case "$tool" in
   restorecon)
     want=$(desired); have=$(cat "$state/labelled")
     if [ -n "$want" ] && [ "$want" != "$have" ]; then
-      if [ "$3" = -n ]; then
+      if [ "$2" = -n ]; then
         echo "Would relabel ${*: -1} from system_u:object_r:$have:s0 to system_u:object_r:$want:s0"
       else
         printf '%s' "$want" >"$state/labelled"

@@ -5,6 +5,7 @@ outputs render, and secrets stay secret."""
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 from components.program import define_registry
+from tests.fixtures.tls import with_stack_certificate
 from tests.mocks import MockRecorder, Recorded, is_secret, resolve, settle, unwrap_secret, use_mocks
 from tests.tokens import COMMAND, CONTAINER, INDEX, LATCH, ROOT_ACCOUNT, USER
 
@@ -21,9 +23,12 @@ KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret-key-material\n-----END OPENSS
 
 
 def stack_config(stack: str) -> dict[str, str]:
-    """A committed stack file's config as the engine hands it to the program, plus its secrets."""
+    """A committed stack file's config as the engine hands it to the program, plus its secrets (and,
+    for a TLS stack, a certificate and key issued for its names)."""
     doc = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())
-    cfg = {k: v if isinstance(v, str) else json.dumps(v) for k, v in doc["config"].items()}
+    bare = {k.split(":", 1)[1]: v for k, v in doc["config"].items()}
+    bare = with_stack_certificate(bare, Path(tempfile.mkdtemp(prefix="stack-ca-")))
+    cfg = {f"devpi-registry:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in bare.items()}
     users = [u["name"] for u in doc["config"].get("devpi-registry:users", [])]
     cfg["devpi-registry:rootPassword"] = ROOT_PW
     cfg["devpi-registry:sshPrivateKey"] = KEY
@@ -91,7 +96,7 @@ class TestCommittedStacks:
 
     def test_dependency_chain_host_container_root_users_indexes(self, stack: str) -> None:
         rec, _, _ = build(stack_config(stack))
-        container = rec.one(CONTAINER)
+        container = rec.named("devpi-server-container")
         commands = {c.name for c in rec.of_type(COMMAND)}
         host_steps = {n for n in commands if "backup" not in n}
         # the container waits for every host step (data folder, SELinux label, firewall)
@@ -129,11 +134,14 @@ class TestCommittedStacks:
         _, outputs, _ = build(stack_config(stack))
         doc = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
         address = doc["devpi-registry:host"]["address"]
-        assert outputs["serverUrl"] == f"http://{address}:3141"
+        # prod serves https on 443 through the proxy; dev is the manual procedure's plain http
+        base = f"https://{address}" if "devpi-registry:tls" in doc else f"http://{address}:3141"
+        assert outputs["serverUrl"] == base
         for ix in doc["devpi-registry:indexes"]:
             got = outputs["indexes"][ix["name"]]
-            assert got["simpleUrl"] == f"http://{address}:3141/{ix['name']}/+simple/"
-            assert f"index-url = http://{address}:3141/{ix['name']}/+simple/" in got["pipConfStrict"]
+            assert got["simpleUrl"] == f"{base}/{ix['name']}/+simple/"
+            assert f"index-url = {base}/{ix['name']}/+simple/" in got["pipConfStrict"]
+            assert ("trusted-host" in got["pipConfStrict"]) == base.startswith("http:")
         assert "password" not in outputs["pypirc"]
 
 

@@ -54,7 +54,7 @@ def deploy(args: ServerArgs, opts: pulumi.ResourceOptions | None = None, *, make
     """Build the component under mocks; the password arrives as a secret Output as from the stack config."""
     recorder = ImageIdMocks()
     with use_mocks(recorder):
-        if secret_password:  # Outputs belong to the mocks' event loop: create them inside
+        if secret_password and args.initial_root_password is not None:  # Outputs belong to the mocks' loop
             args = replace(args, initial_root_password=pulumi.Output.secret(args.initial_root_password))
         if make_dependency:
             step = pulumi.CustomResource(COMMAND, "host-data-dir", {"create": "mkdir"})
@@ -106,7 +106,8 @@ class TestDataLivesInTheHostFolder:
         })
         assert ServerArgs.from_config(config, PASSWORD) == ServerArgs(
             docker_host=HOST, initial_root_password=PASSWORD, ssh_opts=["-o", "StrictHostKeyChecking=yes"],
-            port=3142, pypi_mirror=True, container_name="devpi2", ready_timeout=60)
+            port=3142, pypi_mirror=True, container_name="devpi2", ready_timeout=60,
+            secret_dir=config.server.secret_dir)
 
 
 class TestContainerSettings:
@@ -333,3 +334,166 @@ class TestDockerRunArgs:
     def test_ipv6_bind_address_is_bracketed(self, tmp_path: Path) -> None:
         argv = docker_run_args(container_spec(server_args(bind_address="::1")), self._env_file(tmp_path))
         assert "[::1]:3141:3141/tcp" in argv
+
+
+# ------------------------------------------------------------------------------------------ replicas
+PRIMARY_URL = "http://10.0.0.5:3141"
+SECRET_DIR = "/opt/local/devpi/secret"
+
+
+def replica_args(**changes: Any) -> ServerArgs:
+    base = ServerArgs(docker_host="ssh://deploy@10.0.0.6:22", data_dir=DATA, secret_dir=SECRET_DIR,
+                      primary_url=PRIMARY_URL, container_name="devpi-replica")
+    return replace(base, **changes)
+
+
+def stack_with_replica() -> tuple[Any, Any]:
+    from components.config.model import HostConfig, ReplicaConfig, ServerConfig, StackConfig
+
+    replica = ReplicaConfig(name="site-b", host=HostConfig(address="10.0.0.6", port=2222, user="deploy",
+                                                          host_key=HOST_KEY),
+                            port=3142, data_dir="/srv/devpi/replica", container_name="devpi-replica-b",
+                            url="http://10.0.0.6:3142", primary_url=PRIMARY_URL, secret_dir="/srv/devpi/secret")
+    config = StackConfig(host=HostConfig(address="10.0.0.5", user="deploy", host_key=HOST_KEY),
+                         server=ServerConfig(image="jonasal/devpi-server:6.20.3", ssh_opts=("-o", "X=1")),
+                         server_url=PRIMARY_URL, replicas=(replica,))
+    return config, replica
+
+
+class TestReplicaSpec:
+    """A replica never runs the image's entrypoint (it would devpi-init a second primary)."""
+
+    def test_entrypoint_is_replaced_and_inits_only_as_a_replica(self) -> None:
+        from components.server.spec import REPLICA_ENTRYPOINT, REPLICA_SCRIPT, SECRET_FILE
+
+        spec = container_spec(replica_args())
+        assert spec.is_replica and spec.entrypoint == REPLICA_ENTRYPOINT
+        assert spec.entrypoint[:2] == ("/bin/sh", "-c")
+        assert "devpi-init --serverdir \"$dir\" --role replica --primary-url \"$primary\"" in REPLICA_SCRIPT
+        assert "root-passwd" not in REPLICA_SCRIPT and "DEVPI_PASSWORD" not in REPLICA_SCRIPT
+        assert 'if [ ! -f "$dir/.nodeinfo" ]' in REPLICA_SCRIPT and "exec devpi-server" in REPLICA_SCRIPT
+        assert spec.command == (PRIMARY_URL, "--host", "0.0.0.0", "--port", "3141", "--restrict-modify", "root",
+                                "--secretfile", SECRET_FILE)
+
+    def test_no_root_password_and_the_secret_folder_read_only(self) -> None:
+        spec = container_spec(replica_args())
+        assert spec.secret_env == () and spec.env == (("DEVPISERVER_SERVERDIR", SERVER_DIR),)
+        secret = next(m for m in spec.mounts if m.container_path == "/devpi/secret")
+        assert secret.host_path == SECRET_DIR and secret.read_only
+        assert spec.data_mount.host_path == DATA and not spec.data_mount.read_only
+        assert ("devpi-registry.role", "replica") in spec.labels
+
+    def test_the_script_runs_as_sh_would(self, tmp_path: Path) -> None:
+        """The script itself, with stand-ins for devpi-init/devpi-server: init once, then exec."""
+        import os
+        import subprocess
+
+        from components.server.spec import replica_argv
+
+        bin_dir = tmp_path / "bin"
+        bin_dir.mkdir()
+        for tool in ("devpi-init", "devpi-server"):
+            stub = bin_dir / tool
+            stub.write_text(f'#!/bin/sh\necho {tool} "$@" >> "$LOG"\n'
+                            + ('touch "$DEVPISERVER_SERVERDIR/.nodeinfo"\n' if tool == "devpi-init" else ""))
+            stub.chmod(0o755)
+        data = tmp_path / "data"
+        data.mkdir()
+        env = {**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin", "DEVPISERVER_SERVERDIR": str(data),
+               "LOG": str(tmp_path / "log")}
+        argv = replica_argv(container_spec(replica_args()))
+        for _ in range(2):
+            subprocess.run(argv, env=env, check=True, capture_output=True, timeout=10)
+        calls = (tmp_path / "log").read_text().splitlines()
+        assert calls[0] == f"devpi-init --serverdir {data} --role replica --primary-url {PRIMARY_URL}"
+        server = (f"devpi-server --serverdir {data} --role replica --primary-url {PRIMARY_URL} --host 0.0.0.0 "
+                  "--port 3141 --restrict-modify root --secretfile /devpi/secret/secret")
+        assert calls[1:] == [server, server], "devpi-init ran again on an initialised folder"
+
+    def test_replication_needs_the_shared_secret(self) -> None:
+        with pytest.raises(ConfigError, match=r"^ServerArgs\.secret_dir: .*shared --secretfile"):
+            container_spec(replica_args(secret_dir=None))
+        with pytest.raises(ConfigError, match=r"^ServerArgs\.secret_dir: "):
+            container_spec(server_args(serves_replicas=True))
+
+    @pytest.mark.parametrize("url", ["ftp://x", "10.0.0.5:3141", "http://u:p@10.0.0.5:3141", "http://h:1/?a=1"])
+    def test_bad_primary_url(self, url: str) -> None:
+        with pytest.raises(ConfigError, match=r"^ServerArgs\.primary_url: "):
+            container_spec(replica_args(primary_url=url))
+
+    @pytest.mark.parametrize("arg", ["--role=standalone", "--primary-url", "--master-url=http://x"])
+    def test_extra_args_must_not_set_the_role(self, arg: str) -> None:
+        with pytest.raises(ConfigError, match=r"^ServerArgs\.extra_server_args: "):
+            container_spec(replica_args(extra_server_args=(arg,)))
+
+    def test_a_replica_does_not_serve_replicas(self) -> None:
+        with pytest.raises(ConfigError, match=r"^ServerArgs\.serves_replicas: "):
+            container_spec(replica_args(serves_replicas=True))
+
+    def test_primary_with_replicas_runs_role_primary(self) -> None:
+        spec = container_spec(server_args(serves_replicas=True, secret_dir=SECRET_DIR))
+        assert spec.command == ("--role", "primary", "--secretfile", "/devpi/secret/secret")
+        assert not spec.is_replica and spec.entrypoint == ()
+        plain = container_spec(server_args())
+        assert plain.command == () and plain.entrypoint == () and plain.secret_env == ("DEVPI_PASSWORD",)
+
+    def test_docker_run_args_for_a_replica(self) -> None:
+        argv = docker_run_args(container_spec(replica_args(network="devpi-net")))
+        image = argv.index("jonasal/devpi-server:6.20.3")
+        assert argv[argv.index("--entrypoint") + 1] == "/bin/sh"
+        assert argv[image + 1] == "-c" and argv[image + 3] == "devpi-replica" and argv[image + 4] == PRIMARY_URL
+        assert "--env-file" not in argv
+        assert argv[argv.index("--network") + 1] == "devpi-net"
+
+    def test_docker_run_args_still_needs_the_env_file_for_a_primary(self) -> None:
+        with pytest.raises(ValueError, match="DEVPI_PASSWORD"):
+            docker_run_args(container_spec(server_args()))
+
+
+class TestReplicaArgsFromConfig:
+    def test_from_replica(self) -> None:
+        config, replica = stack_with_replica()
+        args = ServerArgs.from_replica(config, replica)
+        assert args == ServerArgs(
+            docker_host="ssh://deploy@10.0.0.6:2222", ssh_opts=["-o", "X=1"], image="jonasal/devpi-server:6.20.3",
+            port=3142, data_dir="/srv/devpi/replica", container_name="devpi-replica-b",
+            secret_dir="/srv/devpi/secret", primary_url=PRIMARY_URL, initial_root_password=None,
+        )
+        assert container_spec(args).is_replica
+
+    def test_primary_from_config_serves_replicas_with_the_secret(self) -> None:
+        config, _ = stack_with_replica()
+        args = ServerArgs.from_config(config, PASSWORD)
+        assert args.serves_replicas and args.secret_dir == config.server.secret_dir
+        assert container_spec(args).command[:2] == ("--role", "primary")
+        without = replace(config, replicas=())
+        unchanged = ServerArgs.from_config(without, PASSWORD)
+        # without replicas: no --role, and still the shared secret file (tokens survive restarts)
+        assert not unchanged.serves_replicas and unchanged.secret_dir == config.server.secret_dir
+        assert "--role" not in container_spec(unchanged).command
+        assert container_spec(unchanged).command[:2] == ("--secretfile", "/devpi/secret/secret")
+
+
+class TestReplicaComponent:
+    def test_replica_container_under_mocks(self) -> None:
+        recorder = ImageIdMocks()
+        with use_mocks(recorder):
+            DevpiServer("replica-b", replica_args(network="devpi-net"))
+            settle()
+        ins = inputs(recorder.one(CONTAINER))
+        assert ins["entrypoints"][:2] == ["/bin/sh", "-c"] and ins["command"][0] == PRIMARY_URL
+        assert ins["envs"] == ["DEVPISERVER_SERVERDIR=/devpi/server"]
+        assert not any("DEVPI_PASSWORD" in e for e in ins["envs"])
+        assert ins["networksAdvanced"] == [{"name": "devpi-net", "aliases": ["devpi"]}]
+        assert recorder.one(CONTAINER).additional_secret_outputs == []
+        assert recorder.one(PROVIDER).inputs["host"] == "ssh://deploy@10.0.0.6:22"
+
+    def test_primary_keeps_its_entrypoint_and_secret_password(self) -> None:
+        rec, _ = deploy(server_args())
+        ins = inputs(container(rec))
+        assert "entrypoints" not in ins and "networksAdvanced" not in ins
+        assert container(rec).additional_secret_outputs == ["envs"]
+
+    def test_primary_without_password_refused(self) -> None:
+        with use_mocks(ImageIdMocks()), pytest.raises(ValueError, match="initial_root_password"):
+            DevpiServer("devpi", server_args(initial_root_password=None))

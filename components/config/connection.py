@@ -8,7 +8,8 @@ logs in with the password the stack holds now.
 
 The keys are read by the stack-config loader itself (:func:`components.config.stack.load_connection`),
 so the providers' server URL is the program's: ``serverUrl``, or when absent the default derived from
-``host.address`` and ``server.port``, with the same rules and the same messages.
+``host.address`` and ``server.port`` (``https://<tls.names[0]>`` with ``tls``), with the same rules and
+the same messages; ``ca_bundle`` is ``tls.caBundle``, the CA the providers must trust for that URL.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ class ProviderSettings:
     url: str
     user: str = "root"
     password: str = field(default="", repr=False)
+    #: PEM of the private CA the server's certificate chains to (``tls.caBundle``); None = the system's
+    #: trust store (a publicly trusted certificate, or plain http)
+    ca_bundle: str | None = field(default=None, repr=False)
 
 
 def provider_settings(get: Callable[[str], Any]) -> ProviderSettings:
@@ -37,5 +41,5 @@ def provider_settings(get: Callable[[str], Any]) -> ProviderSettings:
     (``"devpi-registry:rootPassword"``), e.g. ``pulumi.dynamic.Config.get``. Raises ``ConfigError``
     naming the key, as ``pulumi preview`` would."""
     raw = {name: value for name in TOP_LEVEL_KEYS if (value := get(f"{PROJECT}:{name}")) not in (None, "")}
-    url, password = load_connection(raw)
-    return ProviderSettings(url=url, user="root", password=password)
+    url, password, ca_bundle = load_connection(raw)
+    return ProviderSettings(url=url, user="root", password=password, ca_bundle=ca_bundle)

@@ -39,13 +39,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import posixpath
 import re
 import shlex
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from components.config.defaults import DEFAULT_BACKUP_DIR, DEFAULT_DATA_DIR, DEFAULT_IMAGE, PYPI_MIRROR
+from components.config.defaults import (
+    DEFAULT_BACKUP_DIR,
+    DEFAULT_DATA_DIR,
+    DEFAULT_IMAGE,
+    DEFAULT_PROXY_DIR,
+    DEFAULT_SECRET_DIR,
+    PYPI_MIRROR,
+)
 from components.devpi.names import index_name_problem, index_spec_problem, user_name_problem
 
 __all__ = [
@@ -61,11 +69,13 @@ __all__ = [
     "bases_problem",
     "cache_expiry_problem",
     "cache_pypi_problem",
+    "client_ca_path_problem",
     "container_name_problem",
     "data_dir_problem",
     "docker_host_problem",
     "firewall_problem",
     "floating_tag",
+    "folders_overlap",
     "glob_problem",
     "host_address_problem",
     "host_key_problem",
@@ -73,18 +83,24 @@ __all__ = [
     "index_declaration_problem",
     "index_name_problem",
     "index_problem",
+    "max_upload_problem",
     "mirror_url_problem",
     "mirror_whitelist_problem",
     "owner_id_problem",
     "port_problem",
+    "proxy_dir_problem",
     "ready_timeout_problem",
+    "replica_max_lag_problem",
+    "replica_name_problem",
     "retention_count_problem",
     "retention_policy_problem",
     "root_password_problem",
+    "secret_dir_problem",
     "server_args_problem",
     "server_url_problem",
     "stable_name",
     "sudo_command_problem",
+    "tls_name_problem",
     "unit_name_problem",
     "unix_user_problem",
     "user_name_problem",
@@ -141,6 +157,18 @@ def data_dir_problem(path: object) -> str | None:
     return _folder_problem(path, DEFAULT_DATA_DIR, mounted=True)
 
 
+def proxy_dir_problem(path: object) -> str | None:
+    """The host folder of the TLS proxy's config, chain and key: the rules of :func:`data_dir_problem`
+    (it is labelled and mounted too)."""
+    return _folder_problem(path, DEFAULT_PROXY_DIR, mounted=True)
+
+
+def secret_dir_problem(path: object) -> str | None:
+    """The host folder of devpi's ``--secretfile``: the rules of :func:`data_dir_problem` (labelled
+    and mounted read-only)."""
+    return _folder_problem(path, DEFAULT_SECRET_DIR, mounted=True)
+
+
 def backup_dir_problem(path: object) -> str | None:
     """The host folder for backup archives: absolute, normalised, not a system folder, no control
     characters (blanks are fine: it is neither labelled nor mounted, and the scripts quote it)."""
@@ -164,20 +192,20 @@ def floating_tag(image: str) -> str | None:
     return tag if _FLOATING.fullmatch(tag) else None
 
 
-def image_problem(image: object, *, allowed: bool = False) -> str | None:
+def image_problem(image: object, *, allowed: bool = False, example: str = DEFAULT_IMAGE) -> str | None:
     """An image reference pinned to a version tag or a digest; a floating tag only when ``allowed``
-    (the opt-out, appended by the caller)."""
+    (the opt-out, appended by the caller). ``example`` is the pinned reference the message suggests."""
     if not isinstance(image, str) or not image or any(c.isspace() for c in image):
-        return f"must be an image reference without spaces, such as {DEFAULT_IMAGE}"
+        return f"must be an image reference without spaces, such as {example}"
     tag = floating_tag(image)
     if tag is None or allowed:
         return None
     last = image.rsplit("/", 1)[-1]
     if ":" not in last:
         return (f"has no version tag, so Docker pulls the floating tag 'latest', which upstream moves: "
-                f"pin a version tag ({DEFAULT_IMAGE}) or a digest")
+                f"pin a version tag ({example}) or a digest")
     return (f"uses the floating tag {tag!r}, which upstream moves: every pull may change the server under "
-            f"you. Pin a version ({DEFAULT_IMAGE}) or a digest")
+            f"you. Pin a version ({example}) or a digest")
 
 
 #: options the image's entrypoint sets itself; repeating them would move the port or the state out
@@ -536,3 +564,69 @@ def _server_url_path_problem(path: str) -> str | None:
     return (f"has a path that looks like the URL of {kind}, not of the server: set it to the server's root URL "
             "without that path (e.g. http://host:3141). If devpi really runs behind a reverse proxy at this "
             "path, end the URL with '/' to say so (e.g. https://host/devpi/)")
+
+
+# --------------------------------------------------------------------------------- TLS and replicas
+# (the certificate rules need `cryptography` and live in components.config.tls)
+def folders_overlap(a: str, b: str) -> bool:
+    """Whether two normalised host folders are the same or one lies inside the other: one folder's
+    recursive SELinux relabel, purge or backup would then reach into the other."""
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+
+
+_DNS_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def tls_name_problem(name: object) -> str | None:
+    """A name clients use to reach the server over https: a DNS name or an IP address (no wildcard:
+    a wildcard belongs in the certificate, clients always type a real name)."""
+    if not isinstance(name, str) or not name:
+        return "must be a DNS name or an IP address, such as devpi.example.internal"
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    else:
+        return None
+    if name.startswith("*."):
+        return ("is a wildcard: list the names clients really use (the certificate may be a wildcard one "
+                "that covers them)")
+    labels = name.lower().removesuffix(".").split(".")
+    if len(name) > 253 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        return "must be a DNS name (letters, digits and '-' between dots) or an IP address"
+    return None
+
+
+def max_upload_problem(megabytes: object) -> str | None:
+    """The proxy's largest accepted upload in MiB (nginx ``client_max_body_size``): 1 to 1024, since
+    devpi-server 6.20 itself refuses bodies over 1 GiB (its ``--max-request-body-size`` default)."""
+    problem = whole_number_problem(megabytes, 1, 1024)
+    return f"{problem} (devpi-server refuses request bodies over 1 GiB)" if problem else None
+
+
+def client_ca_path_problem(path: object) -> str | None:
+    """Where clients keep the private CA file (written into pip.conf and twine commands): an absolute,
+    normalised file path without control characters."""
+    if not isinstance(path, str) or not path.startswith("/") or path.endswith("/"):
+        return "must be the absolute path of a file, such as /etc/pki/ca-trust/source/anchors/devpi-ca.pem"
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        return "must not contain control characters"
+    normal = "/" + posixpath.normpath(path).lstrip("/")
+    if normal != path:
+        return f"must be a normalised path (did you mean {normal}?)"
+    return None
+
+
+_REPLICA_NAME = re.compile(r"[a-z][a-z0-9-]{0,30}")
+
+
+def replica_name_problem(name: object) -> str | None:
+    """A replica's short name (resource names, outputs): lower-case letter, then letters, digits, '-'."""
+    if not isinstance(name, str) or not _REPLICA_NAME.fullmatch(name):
+        return "must be a short name: a lower-case letter, then up to 30 lower-case letters, digits or '-'"
+    return None
+
+
+def replica_max_lag_problem(serials: object) -> str | None:
+    """How many serials a ready replica may be behind its primary: 0 to 100000."""
+    return whole_number_problem(serials, 0, 100000)

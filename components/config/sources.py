@@ -22,12 +22,12 @@ import yaml
 
 from components.config.defaults import PROJECT
 from components.config.model import StackConfig
-from components.config.stack import load_stack_config
+from components.config.stack import SECRET_PLACEHOLDER, load_stack_config
 
+#: ``SECRET_PLACEHOLDER`` (defined by the loader, which recognises it): what an encrypted value of a
+#: stack file reads as, its clear text being known only to the engine. ``tls``, ``replicas`` and the
+#: secrets ``tlsPrivateKey`` / ``replicaSshPrivateKeys`` (sealed whole or per replica) read like any key.
 __all__ = ["SECRET_PLACEHOLDER", "RawConfig", "engine_config", "file_config", "load_stack_file"]
-
-#: what an encrypted value of a stack file reads as (its clear text is only known to the engine)
-SECRET_PLACEHOLDER = "[secret]"  # noqa: S105 - a placeholder, not a password
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,20 @@ Design notes:
 - devpi answers 403, never 401, when a token is invalid (expired, or the server restarted without a
   secret file): on a 403 with a cached token we log in again once and repeat the request.
 - Messages carry method, URL and status, never a password or token.
+- HTTPS: ``ca_bundle`` (PEM text, e.g. the stack's ``tls.caBundle``) is what the client trusts; it is
+  written once per content to a private file (requests verifies against a path). Without it requests'
+  defaults apply, ``REQUESTS_CA_BUNDLE`` included. A failed TLS handshake is a ``TlsError``: never
+  retried, never read as "absent". ``require_https`` refuses a plain-http URL for a TLS stack.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import os
+import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -46,6 +54,7 @@ from components.devpi.errors import (
     PermissionDeniedError,
     ServerError,
     ServerUnreachableError,
+    TlsError,
 )
 
 __all__ = [
@@ -58,6 +67,7 @@ __all__ = [
     "ReleaseFile",
     "RetryPolicy",
     "answered_by",
+    "ca_bundle_file",
     "is_devpi_response",
     "make_session",
     "release_files_of",
@@ -205,6 +215,67 @@ def make_session(retry: RetryPolicy | None = None, *, pool_maxsize: int = 8) -> 
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+_CA_FILES: dict[str, str] = {}
+_CA_LOCK = threading.Lock()
+
+
+def ca_bundle_file(pem: str) -> str:
+    """The path of a file holding ``pem`` (CA certificates), for ``requests``' ``verify=``.
+
+    requests verifies against a path, while the stack holds the bundle as text: each distinct content
+    is written once per process to ``<tmp>/devpi-registry-ca-<uid>/<sha256>.pem`` (folder 700, file
+    600, written to a temporary name and renamed, so a concurrent reader never sees half a file) and
+    reused. Raises ValueError when ``pem`` holds no certificate the ssl module can load.
+    """
+    digest = hashlib.sha256(pem.encode()).hexdigest()
+    with _CA_LOCK:
+        known = _CA_FILES.get(digest)
+        if known is not None and Path(known).is_file():
+            return known
+        try:
+            ssl.create_default_context(cadata=pem)
+        except (ssl.SSLError, ValueError) as exc:
+            raise ValueError("the CA bundle is not PEM certificates (-----BEGIN CERTIFICATE----- ...): "
+                             f"{getattr(exc, 'reason', None) or exc}") from exc
+        folder = Path(tempfile.gettempdir()) / f"devpi-registry-ca-{os.getuid()}"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if folder.is_symlink() or folder.stat().st_uid != os.getuid():
+            raise ValueError(f"{folder} is not a folder of this user; refusing to write the CA bundle there")
+        folder.chmod(0o700)
+        target = folder / f"{digest[:32]}.pem"
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ca-", suffix=".pem")  # mode 600
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(pem)
+            Path(tmp).replace(target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                Path(tmp).unlink()
+        _CA_FILES[digest] = str(target)
+        return str(target)
+
+
+def _ssl_reason(exc: BaseException) -> str:
+    """Pure: the ssl module's words for why a handshake failed (``certificate has expired``,
+    ``Hostname mismatch, …``), found however deep requests and urllib3 wrapped them."""
+    found: str | None = None
+    todo: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while todo:
+        err = todo.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, ssl.SSLCertVerificationError):
+            return str(err.verify_message or err.reason or err)
+        if isinstance(err, ssl.SSLError) and found is None:
+            found = str(err.reason or err)
+        todo += [a for a in err.args if isinstance(a, BaseException)]
+        todo += [v for name in ("reason", "original_error", "__cause__", "__context__")
+                 if isinstance(v := getattr(err, name, None), BaseException)]
+    return found or " ".join(str(exc).split())
 
 
 def _policy_of(session: requests.Session, url: str) -> RetryPolicy:
@@ -372,7 +443,10 @@ class DevpiClient:
     ``session``: a session from :func:`make_session` (keep-alive shared with later clients; the
     caller closes it), else the client makes one with ``retry`` and closes it in :meth:`close`.
     ``state``: where tokens and proofs are shared (default :data:`DEFAULT_STATE`). ``timeout``: seconds
-    per connect/read wait.
+    per connect/read wait. ``ca_bundle``: PEM of the CA(s) to trust for https (None: requests' default,
+    which honours ``REQUESTS_CA_BUNDLE``), ``ca_label`` where it came from, for messages.
+    ``require_https``: the stack serves devpi over TLS, so a plain-http URL is refused (ValueError)
+    before anything is sent.
     """
 
     def __init__(
@@ -385,6 +459,9 @@ class DevpiClient:
         state: ClientState | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
+        ca_bundle: str | None = None,
+        ca_label: str | None = None,
+        require_https: bool = False,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -395,6 +472,9 @@ class DevpiClient:
             raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
         if session is not None and retry is not None:
             raise ValueError("an injected session carries its retry policy: pass retry to make_session()")
+        if require_https and parts.scheme != "https":
+            raise ValueError(f"{url} is plain http, but devpi is served over https here (the stack sets tls): "
+                             "use the https:// URL, so no password crosses the network in clear")
         self.url = url.rstrip("/")
         self.user = user
         self._password = password
@@ -403,6 +483,10 @@ class DevpiClient:
         self._owns_session = session is None
         self.session = make_session(retry) if session is None else session
         self.retry = _policy_of(self.session, self.url)
+        self.require_https = require_https
+        self._ca_bundle = ca_bundle or None
+        self.ca_file = ca_bundle_file(ca_bundle) if ca_bundle else None
+        self.ca_label = (ca_label or "the CA bundle given") if ca_bundle else None
 
     def __repr__(self) -> str:  # never show the password
         return f"DevpiClient({self.url!r}, user={self.user!r})"
@@ -460,7 +544,10 @@ class DevpiClient:
                     files=files,
                     timeout=timeout or self.timeout,
                     allow_redirects=False,
+                    verify=self.ca_file,  # None: the session's (requests' default, REQUESTS_CA_BUNDLE)
                 )
+            except requests.exceptions.SSLError as exc:  # a ConnectionError too: it must come first
+                raise TlsError(self._tls_problem(exc), method=method, url=url) from exc
             except requests.RequestException as exc:
                 raise ServerUnreachableError(self._unreachable(exc, timeout), method=method, url=url) from exc
             # 403 with a cached token: the token may be dead (server restarted without a secret
@@ -494,6 +581,35 @@ class DevpiClient:
             return (f"devpi-server at {self.url} is unreachable: connection refused or reset "
                     f"(gave up{waited}, retries included)")
         return f"talking to devpi-server at {self.url} failed: {type(exc).__name__}"
+
+    def _trusted(self) -> str:
+        """What this client trusted, for a TLS error."""
+        if self.ca_file:
+            return f"trusting only {self.ca_label}"
+        env = (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")) \
+            if self.session.trust_env else None
+        if env:
+            return f"trusting REQUESTS_CA_BUNDLE={env}"
+        if isinstance(self.session.verify, str):
+            return f"trusting {self.session.verify}"
+        return "trusting only the public CAs (no private CA bundle was given)"
+
+    def _tls_problem(self, exc: requests.RequestException) -> str:
+        """Words for a failed TLS handshake: what is wrong with the certificate, and how to fix it."""
+        reason = _ssl_reason(exc)
+        host = urlsplit(self.url).hostname
+        low = reason.lower()
+        if "hostname mismatch" in low or "doesn't match" in low or "not valid for" in low:
+            return (f"the TLS certificate of {self.url} does not cover the name {host!r} ({reason}): use a URL "
+                    "with a name the certificate covers, or reissue the certificate for it (tls.names)")
+        if "expired" in low or "not yet valid" in low:
+            return f"the TLS certificate of {self.url} is not valid now ({reason}): renew it (tls.certificate)"
+        if "certificate" in low or "self-signed" in low or "issuer" in low:
+            return (f"the TLS certificate of {self.url} is not trusted ({reason}), {self._trusted()}: when it "
+                    "comes from a private CA, set the stack's tls.caBundle to that CA's PEM (the lifecycle tool: "
+                    "--ca-bundle FILE or REQUESTS_CA_BUNDLE=FILE)")
+        return (f"the TLS handshake with {self.url} failed ({reason}), {self._trusted()}: does this port serve "
+                "https (and not plain http)?")
 
     @staticmethod
     def _timeout_kind(exc: requests.RequestException) -> str | None:
@@ -668,13 +784,14 @@ class DevpiClient:
         """Poll /+api until it answers 200 or ``timeout`` passes (devpi-web needs ~10 s to open its port)."""
         deadline = time.monotonic() + timeout
         last: Exception | None = None
-        probe = DevpiClient(self.url, state=self.state, timeout=min(5.0, self.timeout), retry=NO_RETRY)
+        probe = DevpiClient(self.url, state=self.state, timeout=min(5.0, self.timeout), retry=NO_RETRY,
+                            ca_bundle=self._ca_bundle, ca_label=self.ca_label, require_https=self.require_https)
         try:
             while True:
                 try:
                     return probe.api(auth=False)
-                except NotDevpiError:
-                    raise  # something answered, and it is not devpi's root: waiting will not help
+                except (NotDevpiError, TlsError):
+                    raise  # something answered, and it is not devpi's root (or not trusted): waiting will not help
                 except DevpiError as exc:
                     last = exc
                 if time.monotonic() >= deadline:

@@ -19,6 +19,7 @@ __all__ = [
     "PermissionDeniedError",
     "ServerError",
     "ServerUnreachableError",
+    "TlsError",
 ]
 
 
@@ -93,3 +94,13 @@ class InvalidRequestError(DevpiError):
 
 class ServerError(DevpiError):
     """5xx after retries: devpi-server failed."""
+
+
+class TlsError(DevpiError):
+    """The TLS handshake failed: the server's certificate is not trusted (private CA not given), does
+    not cover the URL's host name, has expired, or the port does not speak TLS.
+
+    Never retried (a certificate does not fix itself between two attempts) and never "absent": it
+    says nothing about the object asked for. The message names the URL, what was trusted and how to
+    trust the right CA (``tls.caBundle`` of the stack, ``--ca-bundle``, or ``REQUESTS_CA_BUNDLE``).
+    """

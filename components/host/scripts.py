@@ -16,34 +16,54 @@ script is wrapped as ``bash -c '<script>'`` by :func:`as_command`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import posixpath
 import re
 import shlex
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from components.config import rules
-from components.config.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT
+from components.config.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT, DEFAULT_PROXY_CONTAINER_NAME
 from components.config.errors import refuse_arguments
 
 __all__ = [
+    "CA_FILE_MODE",
+    "CA_FILE_NAME",
     "DEFAULT_DATA_DIR",
+    "PAYLOAD_END",
+    "PAYLOAD_HEADER",
+    "RELOAD_PENDING",
+    "SECRET_FILE_MODE",
+    "SECRET_FILE_NAME",
     "SUPPORTED_OS",
+    "TLS_KEY_FILE",
+    "TLS_KEY_MODE",
+    "FileSpec",
     "FirewallWhenInactive",
     "HostPlan",
     "Privilege",
     "Step",
     "as_command",
     "fcontext_spec",
+    "file_mode_problem",
+    "file_path_problem",
+    "files_payload",
+    "proxy_file_specs",
     "render_data_dir",
     "render_data_dir_delete",
     "render_firewall",
     "render_firewall_delete",
     "render_preflight",
+    "render_remove_files",
     "render_selinux",
     "render_selinux_delete",
     "render_steps",
+    "render_write_files",
     "script_hash",
+    "secret_file_specs",
 ]
 
 FirewallWhenInactive = Literal["fail", "skip"]
@@ -94,6 +114,14 @@ def _assign(name: str, value: str) -> str:
     line = f"{name}={shlex.quote(value)}\n"
     if "$" in value or "`" in value:
         # shellcheck would suspect a forgotten expansion; here the literal text is the point
+        return "# shellcheck disable=SC2016\n" + line
+    return line
+
+
+def _assign_array(name: str, values: Sequence[str]) -> str:
+    """``name=('a' 'b')``: a bash array of literal words (each quoted, never expanded)."""
+    line = f"{name}=(" + " ".join(shlex.quote(v) for v in values) + ")\n"
+    if any("$" in v or "`" in v for v in values):
         return "# shellcheck disable=SC2016\n" + line
     return line
 
@@ -360,18 +388,326 @@ fi
 """
 
 
+# --------------------------------------------------------------------------------------------- files on stdin
+
+#: first line of every payload: what follows, in which version of the format
+PAYLOAD_HEADER = "devpi-registry-files 1"
+#: last line: a payload cut short (a dropped connection) is never taken as complete
+PAYLOAD_END = "end"
+#: devpi's --secretfile below ``secret_dir`` (components/server/spec.py mounts the folder read-only)
+SECRET_FILE_NAME = "secret"  # noqa: S105 - the file's name, not a secret
+#: devpi-server refuses a secret file readable by group or others, or in a group/world-writable folder
+SECRET_FILE_MODE = 0o600
+#: the private CA a replica trusts for an https primary (components/server/spec.py CA_FILE)
+CA_FILE_NAME = "ca.pem"
+CA_FILE_MODE = 0o644
+#: the TLS private key below the proxy folder; assumed to match components/proxy/spec.py
+TLS_KEY_FILE = "tls/key.pem"
+TLS_KEY_MODE = 0o600
+#: left in the proxy folder while a reload is owed (written, but nginx not reloaded yet)
+RELOAD_PENDING = ".reload-pending"
+
+_NAME_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def file_path_problem(path: object) -> str | None:
+    """A file below a managed folder: relative, made of plain names (no ``.``/``..``, no hidden files)."""
+    if not isinstance(path, str) or not path or path.startswith("/") or \
+            not all(_NAME_SEGMENT.fullmatch(part) for part in path.split("/")):
+        return ("must be a relative path of plain names (letters, digits, '_', '.', '-', not starting "
+                "with '.' or '-'), such as tls/key.pem")
+    return None
+
+
+def file_mode_problem(mode: object) -> str | None:
+    """A file mode the owner can read and only the owner can write (0600, 0644, 0400…)."""
+    if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o777:
+        return "must be a file mode from 0o000 to 0o777"
+    if mode & 0o022 or not mode & 0o400:
+        return "must be readable by the owner and writable by nobody else (e.g. 0o600 or 0o644)"
+    return None
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """A file a files step writes: its path below the step's folder and its mode (owner root)."""
+
+    path: str
+    mode: int
+
+    def __post_init__(self) -> None:
+        refuse_arguments("FileSpec", [("path", self.path, file_path_problem(self.path)),
+                                      ("mode", self.mode, file_mode_problem(self.mode))])
+
+
+def files_payload(files: Mapping[str, tuple[str | bytes, int]]) -> str:
+    """The text a files step reads on stdin: a header, one ``path<TAB>mode<TAB>base64`` line per file
+    (sorted, so the same files always give the same payload and no spurious update), an end line.
+
+    Base64 keeps any byte (newlines, tabs) inside one line, and the script decodes it with
+    ``base64 -d`` from a pipe: the content is never a command-line word and never evaluated.
+    """
+    lines = [PAYLOAD_HEADER]
+    for path in sorted(files):
+        content, mode = files[path]
+        FileSpec(path, mode)
+        data = content.encode() if isinstance(content, str) else content
+        lines.append(f"{path}\t{mode:o}\t{base64.b64encode(data).decode()}")
+    lines.append(PAYLOAD_END)
+    return "\n".join(lines) + "\n"
+
+
+def _folders(base_dir: str, files: Sequence[FileSpec]) -> list[str]:
+    """The base folder and every folder between it and the files, parents first."""
+    folders = {base_dir}
+    for spec in files:
+        parts = spec.path.split("/")[:-1]
+        folders |= {posixpath.join(base_dir, *parts[:i]) for i in range(1, len(parts) + 1)}
+    return sorted(folders, key=lambda f: (f.count("/"), f))
+
+
+_LABEL_FOLDER = """if command -v getenforce >/dev/null 2>&1; then
+  selinux_mode=$(getenforce)
+else
+  selinux_mode="not present"
+fi
+case "$selinux_mode" in
+  Enforcing|Permissive)
+    current=$(as_root semanage fcontext -l -C | SPEC="$spec" awk '$1 == ENVIRON["SPEC"] { print $NF }')
+    case "$current" in
+      *:container_file_t:*) ;;
+      "")
+        as_root semanage fcontext -a -t container_file_t "$spec"
+        changes+=("added file-context rule container_file_t")
+        ;;
+      *)
+        as_root semanage fcontext -m -t container_file_t "$spec"
+        changes+=("changed file-context rule from $current")
+        ;;
+    esac
+    pending=$(as_root restorecon -R -n -v -- "$dir")
+    if [ -n "$pending" ]; then
+      as_root restorecon -R -v -- "$dir" >/dev/null
+      changes+=("relabelled $dir")
+    fi
+    ;;
+esac
+"""
+
+_READ_PAYLOAD = """fail() {
+  echo "$step: $1" >&2
+  exit 1
+}
+# Read and check the whole payload before touching anything: a payload cut short, or one not meant
+# for this step, changes nothing. Only paths and modes are ever printed, never content.
+declare -A content=()
+header=""
+IFS= read -r header || true
+if [ "$header" != "$payload_header" ]; then
+  fail "stdin does not start with '$payload_header' (no payload was sent?); nothing changed"
+fi
+complete=no
+line_no=1
+while IFS=$'\\t' read -r rel mode data rest; do
+  line_no=$((line_no + 1))
+  if [ "$rel" = "$payload_end" ] && [ -z "$mode" ]; then
+    complete=yes
+    break
+  fi
+  expected=""
+  for i in "${!want_paths[@]}"; do
+    if [ "${want_paths[$i]}" = "$rel" ]; then expected=${want_modes[$i]}; fi
+  done
+  if [ -z "$expected" ]; then
+    fail "payload line $line_no names a file this step does not write; nothing changed"
+  fi
+  if [ "$mode" != "$expected" ] || [ -n "$rest" ]; then
+    fail "$rel: payload entry malformed (mode '$mode', this step writes mode $expected); nothing changed"
+  fi
+  case "$data" in
+    *[!A-Za-z0-9+/=]*) fail "$rel: content is not base64; nothing changed" ;;
+  esac
+  if [ -n "${content[$rel]+set}" ]; then
+    fail "$rel: named twice in the payload; nothing changed"
+  fi
+  content[$rel]=$data
+done
+if [ "$complete" != yes ]; then
+  fail "the payload ends before its '$payload_end' line (connection cut?); nothing changed"
+fi
+declare -A sums=()
+for rel in "${want_paths[@]}"; do
+  if [ -z "${content[$rel]+set}" ]; then
+    fail "$rel: missing from the payload; nothing changed"
+  fi
+  if ! sum=$(printf '%s' "${content[$rel]}" | base64 -d 2>/dev/null | sha256sum); then
+    fail "$rel: content is not valid base64; nothing changed"
+  fi
+  sums[$rel]=${sum%% *}
+done
+"""
+
+_MAKE_FOLDERS = """for folder in "${folders[@]}"; do
+  if as_root test -e "$folder" && ! as_root test -d "$folder"; then
+    fail "$folder exists but is not a directory; move it away"
+  fi
+  if ! as_root test -d "$folder"; then
+    as_root mkdir -p -- "$folder"
+    changes+=("created $folder")
+  fi
+  mode=$(as_root stat -L -c %a -- "$folder")
+  if [ "$mode" != 700 ]; then
+    as_root chmod 0700 -- "$folder"
+    changes+=("$folder mode $mode -> 700")
+  fi
+  owner=$(as_root stat -L -c %u:%g -- "$folder")
+  if [ "$owner" != 0:0 ]; then
+    as_root chown 0:0 -- "$folder"
+    changes+=("$folder owner $owner -> 0:0")
+  fi
+done
+"""
+
+_WRITE_FILES = """# Each file: unchanged when content (sha256), mode and owner match; else a temporary file in the same
+# folder gets owner and mode first, then the content, then replaces the file in one rename.
+tmp=""
+cleanup() {
+  if [ -n "$tmp" ]; then as_root rm -f -- "$tmp"; fi
+}
+trap cleanup EXIT
+files_changed=no
+for i in "${!want_paths[@]}"; do
+  rel=${want_paths[$i]}
+  mode=${want_modes[$i]}
+  target="$dir/$rel"
+  have_sum=""
+  have_meta=""
+  if as_root test -f "$target" && ! as_root test -L "$target"; then
+    have_sum=$(as_root sha256sum -- "$target")
+    have_sum=${have_sum%% *}
+    have_meta=$(as_root stat -c '%a %u:%g' -- "$target")
+  fi
+  if [ "$have_sum" = "${sums[$rel]}" ] && [ "$have_meta" = "$mode 0:0" ]; then
+    echo "$step: $target: unchanged"
+    continue
+  fi
+  if [ -z "$have_sum" ]; then
+    what="written"
+  elif [ "$have_sum" = "${sums[$rel]}" ]; then
+    what="mode/owner was $have_meta"
+  else
+    what="content replaced"
+  fi
+  tmp=$(as_root mktemp "${target%/*}/.${target##*/}.XXXXXX")
+  as_root chown 0:0 -- "$tmp"
+  as_root chmod "$mode" -- "$tmp"
+  printf '%s' "${content[$rel]}" | base64 -d | as_root tee -- "$tmp" >/dev/null
+  as_root sync -- "$tmp"
+  as_root mv -f -T -- "$tmp" "$target"
+  tmp=""
+  # shellcheck disable=SC2034  # read by the reload block (proxy files only)
+  files_changed=yes
+  echo "$step: $target: updated ($what; mode $mode, owner root)"
+  changes+=("$rel updated")
+done
+"""
+
+_RELOAD = """# Certificate rotation without restarting devpi: a running proxy re-reads its files on reload. The
+# marker keeps a reload owed when this run fails after writing (the next run then sees no change).
+marker="$dir/$reload_marker"
+if [ "$files_changed" = yes ] || as_root test -e "$marker"; then
+  running=$(as_root docker container inspect --format '{{.State.Running}}' "$container" 2>/dev/null || true)
+  if [ "$running" = true ]; then
+    as_root touch -- "$marker"
+    if ! check=$(as_root docker exec "$container" nginx -t -q 2>&1); then
+      echo "$step: the files are written but nginx in container $container refuses them, so it keeps serving the previous ones: $check" >&2
+      exit 1
+    fi
+    as_root docker exec "$container" nginx -s reload >/dev/null
+    as_root rm -f -- "$marker"
+    changes+=("nginx in $container reloaded")
+  else
+    as_root rm -f -- "$marker"
+    echo "$step: container $container is not running; it reads the files when it starts"
+  fi
+fi
+"""
+
+
+def render_write_files(*, step: str, base_dir: str, files: Sequence[FileSpec], privilege: Privilege,
+                       reload_container: str | None = None) -> str:
+    """Write ``files`` below ``base_dir`` from the payload on stdin (see :func:`files_payload`).
+
+    Folders are mode 0700, owner root, labelled ``container_file_t`` (a persistent ``semanage
+    fcontext`` rule, as for the data folder) when SELinux is on; files are owner root with their
+    mode, written atomically, and reported one by one as "unchanged" or "updated" — never their
+    content. With ``reload_container``: when a file changed and that container runs, ``nginx -t``
+    then ``nginx -s reload`` inside it.
+    """
+    if not files:
+        raise ValueError("a files step needs at least one file")
+    return _header(step, privilege) + (
+        _assign("step", step) + _assign("dir", base_dir) + _assign("spec", fcontext_spec(base_dir))
+        + _assign("payload_header", PAYLOAD_HEADER) + _assign("payload_end", PAYLOAD_END)
+        + _assign_array("want_paths", [f.path for f in files])
+        + _assign_array("want_modes", [f"{f.mode:o}" for f in files])
+        + _assign_array("folders", _folders(base_dir, files))
+        + (_assign("container", reload_container) + _assign("reload_marker", RELOAD_PENDING)
+           if reload_container is not None else "")
+        + "changes=()\n" + _READ_PAYLOAD + _MAKE_FOLDERS + _LABEL_FOLDER + _WRITE_FILES
+        + (_RELOAD if reload_container is not None else "")
+        + _report(f"$step $dir: nothing changed ({len(files)} file(s) as declared)", "$step $dir: changed: ")
+    )
+
+
+def render_remove_files(*, step: str, base_dir: str, files: Sequence[FileSpec], privilege: Privilege,
+                        reload_marker: bool = False) -> str:
+    """On destroy (or before a replace): remove exactly the step's files; folders and the data stay."""
+    names = [f.path for f in files] + ([RELOAD_PENDING] if reload_marker else [])
+    return _header(f"{step} (destroy)", privilege) + (
+        _assign("step", step) + _assign("dir", base_dir) + _assign_array("want_paths", names)
+        + """changes=()
+for rel in "${want_paths[@]}"; do
+  target="$dir/$rel"
+  if as_root test -e "$target" || as_root test -L "$target"; then
+    as_root rm -f -- "$target"
+    changes+=("$rel removed")
+  fi
+done
+""" + _report("$step $dir: no files left to remove; nothing changed (folder kept)",
+              "$step $dir: folder kept, files removed: ")
+    )
+
+
 # --------------------------------------------------------------------------------------------- firewall
+
+def _port_words(ports: Sequence[int]) -> tuple[str, str]:
+    """``("port_specs=(443/tcp 80/tcp)\n", "ports 443/tcp, 80/tcp")``: the array the loops walk, and
+    the words for messages."""
+    specs = [f"{p}/tcp" for p in ports]
+    text = ("port " if len(specs) == 1 else "ports ") + ", ".join(specs)
+    return _assign_array("port_specs", specs), text
+
 
 def _firewall_inactive(when_inactive: FirewallWhenInactive, action: str) -> str:
     if when_inactive == "fail":
-        return f"""  echo "firewall: firewalld is not running (firewall-cmd --state: $fw_state), so port $port_spec cannot be {action}; start it with 'sudo systemctl enable --now firewalld', or set firewallWhenInactive to skip if you manage the firewall yourself" >&2
+        return f"""  echo "firewall: firewalld is not running (firewall-cmd --state: $fw_state), so $ports_text cannot be {action}; start it with 'sudo systemctl enable --now firewalld', or set firewallWhenInactive to skip if you manage the firewall yourself" >&2
   exit 1"""
-    return f"""  echo "firewall: firewalld is not running ($fw_state); port $port_spec not {action} (firewallWhenInactive=skip); nothing changed"
+    return f"""  echo "firewall: firewalld is not running ($fw_state); $ports_text not {action} (firewallWhenInactive=skip); nothing changed"
   exit 0"""
 
 
-def _firewall_prologue(port: int, when_inactive: FirewallWhenInactive, action: str) -> str:
-    return f"""{_assign("port_spec", f"{port}/tcp")}if command -v firewall-cmd >/dev/null 2>&1; then
+def _firewall_ports(port: int | None, ports: Sequence[int]) -> tuple[int, ...]:
+    """The renderers take ``ports`` (a set of ports) or, as before, one ``port``."""
+    chosen = tuple(ports) if ports else ((port,) if port is not None else ())
+    if not chosen:
+        raise ValueError("the firewall step needs at least one port")
+    return chosen
+
+
+def _firewall_prologue(ports: Sequence[int], when_inactive: FirewallWhenInactive, action: str) -> str:
+    specs, text = _port_words(ports)
+    return f"""{specs}{_assign("ports_text", text)}if command -v firewall-cmd >/dev/null 2>&1; then
   fw_state=$(as_root firewall-cmd --state 2>&1 | head -n 1) || true
 else
   fw_state="firewall-cmd not installed"
@@ -382,33 +718,58 @@ fi
 """
 
 
-def render_firewall(*, port: int, when_inactive: FirewallWhenInactive, privilege: Privilege) -> str:
-    """Open the devpi port in firewalld's default zone, permanently and at runtime, only if needed."""
-    return _header("firewall", privilege) + _firewall_prologue(port, when_inactive, "opened") + """changes=()
-if ! as_root firewall-cmd --permanent --query-port="$port_spec" >/dev/null; then
-  as_root firewall-cmd --permanent --add-port="$port_spec" >/dev/null
-  changes+=("added to the permanent configuration")
-fi
+def render_firewall(*, port: int | None = None, ports: Sequence[int] = (), when_inactive: FirewallWhenInactive,
+                    privilege: Privilege) -> str:
+    """Open the given ports in firewalld's default zone, permanently and at runtime, only if needed.
+
+    With TLS these are the proxy's ports (443, and 80 for the redirect), otherwise devpi's port.
+    """
+    chosen = _firewall_ports(port, ports)
+    return _header("firewall", privilege) + _firewall_prologue(chosen, when_inactive, "opened") + """changes=()
+for port_spec in "${port_specs[@]}"; do
+  if ! as_root firewall-cmd --permanent --query-port="$port_spec" >/dev/null; then
+    as_root firewall-cmd --permanent --add-port="$port_spec" >/dev/null
+    changes+=("$port_spec added to the permanent configuration")
+  fi
+done
 # A permanent rule that is not active yet (added without reload) needs a reload too.
-if [ "${#changes[@]}" -gt 0 ] || ! as_root firewall-cmd --query-port="$port_spec" >/dev/null; then
+reload=no
+if [ "${#changes[@]}" -gt 0 ]; then reload=yes; fi
+for port_spec in "${port_specs[@]}"; do
+  if ! as_root firewall-cmd --query-port="$port_spec" >/dev/null; then reload=yes; fi
+done
+if [ "$reload" = yes ]; then
   as_root firewall-cmd --reload >/dev/null
   changes+=("reloaded firewalld")
 fi
-""" + _report("firewall: port $port_spec already open; nothing changed", "firewall: port $port_spec opened: ")
+""" + _report("firewall: $ports_text already open; nothing changed", "firewall: $ports_text opened: ")
 
 
-def render_firewall_delete(*, port: int, when_inactive: FirewallWhenInactive, privilege: Privilege) -> str:
-    """Close the devpi port again (the inverse of :func:`render_firewall`), only if it is open."""
-    return _header("firewall (destroy)", privilege) + _firewall_prologue(port, when_inactive, "closed") + """changes=()
-if as_root firewall-cmd --permanent --query-port="$port_spec" >/dev/null; then
-  as_root firewall-cmd --permanent --remove-port="$port_spec" >/dev/null
-  changes+=("removed from the permanent configuration")
-fi
-if [ "${#changes[@]}" -gt 0 ] || as_root firewall-cmd --query-port="$port_spec" >/dev/null; then
+def render_firewall_delete(*, port: int | None = None, ports: Sequence[int] = (),
+                           when_inactive: FirewallWhenInactive, privilege: Privilege) -> str:
+    """Close the ports again (the inverse of :func:`render_firewall`), only those still open.
+
+    Runs on destroy, and before the new ports are opened when the set changes (the step is replaced
+    delete-before-replace): switching to TLS closes 3141, switching back closes 443 and 80.
+    """
+    chosen = _firewall_ports(port, ports)
+    return _header("firewall (destroy)", privilege) + _firewall_prologue(chosen, when_inactive, "closed") + """changes=()
+for port_spec in "${port_specs[@]}"; do
+  if as_root firewall-cmd --permanent --query-port="$port_spec" >/dev/null; then
+    as_root firewall-cmd --permanent --remove-port="$port_spec" >/dev/null
+    changes+=("$port_spec removed from the permanent configuration")
+  fi
+done
+reload=no
+if [ "${#changes[@]}" -gt 0 ]; then reload=yes; fi
+for port_spec in "${port_specs[@]}"; do
+  if as_root firewall-cmd --query-port="$port_spec" >/dev/null; then reload=yes; fi
+done
+if [ "$reload" = yes ]; then
   as_root firewall-cmd --reload >/dev/null
   changes+=("reloaded firewalld")
 fi
-""" + _report("firewall: port $port_spec already closed; nothing changed", "firewall: port $port_spec closed: ")
+""" + _report("firewall: $ports_text already closed; nothing changed", "firewall: $ports_text closed: ")
 
 
 # --------------------------------------------------------------------------------------------- the plan
@@ -426,6 +787,8 @@ class Step:
     delete_before_replace: bool = False
     #: the command run on an in-place update (pulumi-command falls back to ``create``)
     update: str | None = None
+    #: which payload the component sends on stdin (``"secret"``, ``"proxy-files"``), or None
+    stdin: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -444,14 +807,47 @@ class HostPlan:
     data_owner_gid: int = 0
     firewall_when_inactive: FirewallWhenInactive = "fail"
     purge_data_on_destroy: bool = False
+    #: the ports the firewall opens; empty = ``(port,)``. With TLS: the proxy's ports, not ``port``
+    ports: tuple[int, ...] = ()
+    #: folder of devpi's secret file; None = no secret step
+    secret_dir: str | None = None
+    #: the secret step also writes the private CA bundle (``ca.pem``, for a replica of an https primary)
+    secret_ca: bool = False
+    #: folder of the proxy's files; None = no proxy-files step
+    proxy_dir: str | None = None
+    #: the proxy's files (the TLS key included) below ``proxy_dir``
+    proxy_files: tuple[FileSpec, ...] = ()
+    proxy_container_name: str = DEFAULT_PROXY_CONTAINER_NAME
 
     def __post_init__(self) -> None:
+        # The firewall's port set: ``ports`` when given, else the one devpi port (callers that know
+        # only ``port`` keep working); always a tuple, so equal plans compare equal.
+        object.__setattr__(self, "ports", tuple(self.ports) if self.ports else (self.port,))
+        object.__setattr__(self, "proxy_files", tuple(self.proxy_files))
         # The stack-config loader already applied these rules (naming the config keys); this guard
         # runs the same rules for any other caller and names the argument.
         refuse_arguments("HostPlan", [
             ("user", self.user, rules.unix_user_problem(self.user)),
             ("data_dir", self.data_dir, rules.data_dir_problem(self.data_dir)),
             ("port", self.port, rules.port_problem(self.port)),
+            *[("ports", self.ports, rules.port_problem(p)) for p in self.ports],
+            ("ports", self.ports,
+             "must not name a port twice" if len(set(self.ports)) != len(self.ports) else None),
+            ("secret_dir", self.secret_dir,
+             rules.data_dir_problem(self.secret_dir) if self.secret_dir is not None else None),
+            ("proxy_dir", self.proxy_dir,
+             rules.data_dir_problem(self.proxy_dir) if self.proxy_dir is not None else None),
+            ("secret_dir", self.secret_dir, _same_folder(self.secret_dir, self.data_dir, "data_dir")),
+            ("proxy_dir", self.proxy_dir, _same_folder(self.proxy_dir, self.data_dir, "data_dir")
+             or _same_folder(self.proxy_dir, self.secret_dir, "secret_dir")),
+            ("proxy_files", self.proxy_files,
+             "must name the proxy's files when proxy_dir is set (and only then)"
+             if (self.proxy_dir is None) != (not self.proxy_files) else None),
+            ("proxy_files", self.proxy_files,
+             "must not name a file twice"
+             if len({f.path for f in self.proxy_files}) != len(self.proxy_files) else None),
+            ("proxy_container_name", self.proxy_container_name,
+             rules.container_name_problem(self.proxy_container_name)),
             ("data_owner_uid", self.data_owner_uid, rules.owner_id_problem(self.data_owner_uid)),
             ("data_owner_gid", self.data_owner_gid, rules.owner_id_problem(self.data_owner_gid)),
             ("firewall_when_inactive", self.firewall_when_inactive,
@@ -470,11 +866,17 @@ class HostPlan:
         return Privilege(sudo=self.use_sudo, sudo_command=self.sudo_command)
 
 
-def render_steps(plan: HostPlan) -> list[Step]:
-    """All host steps in order (preflight, data folder, SELinux, firewall) as command strings.
+def _same_folder(folder: str | None, other: str | None, other_name: str) -> str | None:
+    if folder is not None and folder == other:
+        return f"must be a folder of its own, not the same as {other_name}"
+    return None
 
-    Change handling per step (pulumi-command runs ``create`` again on an update, and a change of
-    ``triggers`` replaces the Command):
+
+def render_steps(plan: HostPlan) -> list[Step]:
+    """All host steps in order (preflight, data folder, SELinux, [secret], [proxy files], firewall).
+
+    Change handling per step (pulumi-command runs ``update``, else ``create``, again when an input
+    such as ``stdin`` changes, and a change of ``triggers`` replaces the Command):
 
     * preflight: triggers on its script, no delete;
     * data folder: **never replaced**. A replace runs the old ``delete`` too, and with
@@ -482,6 +884,11 @@ def render_steps(plan: HostPlan) -> list[Step]:
       re-runs as an in-place update instead (``update`` = the create script);
     * SELinux and firewall: triggers on their scripts with delete-before-replace, so the old rule is
       removed before the new one is added (create-then-delete would remove a port just re-added).
+      The firewall script names its port set, so switching 3141 to 443+80 closes 3141 first;
+    * secret and proxy files: the content comes on ``stdin`` (a secret input), so new content is an
+      update that runs ``update`` = the create script (certificate rotation, no replace, no restart);
+      triggers only on the scripts (paths, modes), with delete-before-replace so the old files go
+      first. No secret and no hash of one is in ``triggers`` or in a command.
     """
     priv = plan.privilege
     preflight = render_preflight(user=plan.user, privilege=priv,
@@ -493,15 +900,47 @@ def render_steps(plan: HostPlan) -> list[Step]:
     se_create = render_selinux(data_dir=plan.data_dir, privilege=priv)
     se_delete = render_selinux_delete(data_dir=plan.data_dir, purge=plan.purge_data_on_destroy,
                                       privilege=priv)
-    fw_create = render_firewall(port=plan.port, when_inactive=plan.firewall_when_inactive, privilege=priv)
-    fw_delete = render_firewall_delete(port=plan.port, when_inactive=plan.firewall_when_inactive,
+    fw_create = render_firewall(ports=plan.ports, when_inactive=plan.firewall_when_inactive, privilege=priv)
+    fw_delete = render_firewall_delete(ports=plan.ports, when_inactive=plan.firewall_when_inactive,
                                        privilege=priv)
-    return [
+    steps = [
         Step(name="preflight", create=as_command(preflight), delete=None, trigger=script_hash(preflight)),
         Step(name="data-dir", create=as_command(data_create), delete=as_command(data_delete),
              trigger=None, update=as_command(data_create)),
         Step(name="selinux", create=as_command(se_create), delete=as_command(se_delete),
              trigger=script_hash(se_create, se_delete), delete_before_replace=True),
-        Step(name="firewall", create=as_command(fw_create), delete=as_command(fw_delete),
-             trigger=script_hash(fw_create, fw_delete), delete_before_replace=True),
     ]
+    if plan.secret_dir is not None:
+        secret_files = secret_file_specs(ca_bundle=plan.secret_ca)
+        steps.append(_files_step("secret", render_write_files(
+            step="secret", base_dir=plan.secret_dir, files=secret_files, privilege=priv,
+        ), render_remove_files(step="secret", base_dir=plan.secret_dir, files=secret_files, privilege=priv)))
+    if plan.proxy_dir is not None:
+        steps.append(_files_step("proxy-files", render_write_files(
+            step="proxy-files", base_dir=plan.proxy_dir, files=plan.proxy_files, privilege=priv,
+            reload_container=plan.proxy_container_name,
+        ), render_remove_files(step="proxy-files", base_dir=plan.proxy_dir, files=plan.proxy_files,
+                               privilege=priv, reload_marker=True)))
+    steps.append(Step(name="firewall", create=as_command(fw_create), delete=as_command(fw_delete),
+                      trigger=script_hash(fw_create, fw_delete), delete_before_replace=True))
+    return steps
+
+
+def _files_step(name: str, create: str, delete: str) -> Step:
+    return Step(name=name, create=as_command(create), delete=as_command(delete),
+                trigger=script_hash(create, delete), delete_before_replace=True,
+                update=as_command(create), stdin=name)
+
+
+def secret_file_specs(*, ca_bundle: bool = False) -> tuple[FileSpec, ...]:
+    """The secret step's files: devpi's secret, and the private CA bundle when a replica needs it."""
+    ca = (FileSpec(CA_FILE_NAME, CA_FILE_MODE),) if ca_bundle else ()
+    return (*ca, FileSpec(SECRET_FILE_NAME, SECRET_FILE_MODE))
+
+
+def proxy_file_specs(modes: Mapping[str, int], key_path: str = TLS_KEY_FILE) -> tuple[FileSpec, ...]:
+    """The proxy's files as the plan names them: the plain files' paths and modes, plus the key."""
+    if key_path in modes:
+        raise ValueError(f"{key_path} is the TLS key's path: the key comes separately, as a secret")
+    specs = [FileSpec(path, mode) for path, mode in modes.items()] + [FileSpec(key_path, TLS_KEY_MODE)]
+    return tuple(sorted(specs, key=lambda f: f.path))

@@ -11,21 +11,23 @@ command within that time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from rich.console import Group, RenderableType
 
+from components.config.defaults import DEFAULT_REPLICA_MAX_LAG
 from components.config.errors import ConfigError
 from components.config.retention import RetentionPolicy
-from components.devpi.client import DevpiClient, RetryPolicy
+from components.devpi.client import DevpiClient, RetryPolicy, ca_bundle_file
 from components.devpi.errors import DevpiError
 from components.devpi.names import index_spec_problem
 
@@ -51,6 +53,13 @@ connection:
   --timeout SECONDS (default 30) bounds every wait for the server, retries and pauses between them
   included: a server that is down, refuses or does not answer fails the command within that time.
 
+https: the server's certificate is checked against --ca-bundle FILE (PEM), else the stack file's
+  tls.caBundle, else REQUESTS_CA_BUNDLE, else the public CAs. The stack's own CA comes before
+  REQUESTS_CA_BUNDLE because that variable is often set shell-wide to another (corporate) bundle.
+  A stack file that declares tls refuses a plain http:// server or replica URL (exit 2): no password
+  crosses the network in clear. A certificate that is not trusted, does not cover the URL's name or
+  has expired fails the command at once (exit 1), naming the URL and what was trusted.
+
 examples:
   export DEVPI_URL=http://devpi.example:3141 DEVPI_USER=build_bot
   read -rs DEVPI_PASSWORD && export DEVPI_PASSWORD
@@ -62,13 +71,14 @@ examples:
   devpi-lifecycle prune --stack-config Pulumi.dev.yaml --yes    # every declared retention policy
   devpi-lifecycle du --json
   devpi-lifecycle status --stack-config Pulumi.dev.yaml
+  devpi-lifecycle status --url https://devpi.example --ca-bundle ca.pem --replica https://devpi-eu.example
   devpi-lifecycle backup --serverdir /opt/local/devpi/data --to /var/backups/devpi --keep 7
   devpi-lifecycle restore /var/backups/devpi/devpi-export-20260101T020000Z.tar.gz --serverdir /srv/new
 
 exit status: 0 success; 1 failure (one line on stderr); 2 usage error: a bad option or argument
   value (an index that is not USER/INDEX, a version with '/', --timeout 0, a truncated or foreign
-  backup archive), one line on stderr, found before anything is sent to the server or written;
-  3 status found drift.
+  backup archive, an unreadable --ca-bundle, http:// for a TLS stack), one line on stderr, found
+  before anything is sent to the server or written; 3 status found drift or a replica problem.
 """
 
 JSON_ON_FAILURE = '''  on failure: {"error": MESSAGE} (the line printed on stderr), unless the options themselves
@@ -87,7 +97,12 @@ JSON_OUTPUT = {
   largest first''',
     "status": '''  {"url", "reachable", "version", "serial", "event_serial", "role", "busy" (null or why),
    "error" (null or why unreachable), "drift" (null without --stack-config, else a list of
-   {"kind", "name", "expected", "actual"}), "ok"}''',
+   {"kind", "name", "expected", "actual"}),
+   "nodes": [{"name" (null for an undeclared replica), "url", "role": "primary" | "replica",
+     "declared", "reachable" (null: undeclared, not asked), "serial", "lag" (primary serial minus
+     this node's), "last_contact" (ISO 8601 UTC or null), "seconds_since_contact",
+     "problem" (null or why)}]  (the primary first),
+   "ok" (reachable, no drift, no declared replica with a problem)}''',
     "backup": '''  {"archive", "bytes", "deleted_old": [names of the old archives removed]}''',
     "restore": '''  {"serverdir", "users", "indexes", "devpi_server_of_dump"}''',
 }
@@ -138,11 +153,19 @@ def _common() -> _Parser:
     g.add_argument("--password-file", type=Path, metavar="FILE",
                    help="read the password from FILE (else DEVPI_PASSWORD, else a prompt)")
     g.add_argument("--stack-config", type=Path, metavar="YAML", help="Pulumi.<stack>.yaml of this project")
+    g.add_argument("--ca-bundle", type=Path, metavar="FILE",
+                   help="PEM of the CA that issued the server's https certificate (else the stack file's "
+                        "tls.caBundle, else REQUESTS_CA_BUNDLE)")
     g.add_argument("--json", action="store_true", help="machine-readable output on stdout")
     g.add_argument("--timeout", type=_seconds_arg, default=30.0, metavar="SECONDS",
                    help="longest wait for the server, retries included: a server that is down or does not "
                         "answer fails the command within this time (default 30)")
     return p
+
+
+def _replica_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--replica", action="append", default=[], metavar="URL",
+                   help="a replica's URL (repeatable), besides those the stack file declares")
 
 
 def command_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -189,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
             "--only-prereleases limits removals (and --keep-last counting) to dev/pre-releases (PEP 440).\n"
             "Without --index, --stack-config applies every retention declared in devpi-registry:indexes.\n"
             "Deletes pause while /+status shows the server busy (event backlog, lagging replica).\n"
+            "Declared replicas (the stack file's replicas, or --replica URL) are also asked for their own\n"
+            "/+status: one more than 1000 serials behind pauses the deletes; one that cannot be reached is\n"
+            "reported on stderr and not waited for (it catches up from the changelog when it is back).\n"
             "examples:\n"
             "  devpi-lifecycle prune --index build_bot/nightly --keep-last 5 --only-prereleases\n"
             "  devpi-lifecycle prune --index build_bot/nightly --max-age-days 30 --include 'geek-*' --yes")
@@ -207,6 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=4, metavar="N",
                    help="deletes in flight (default 4; devpi still commits them one at a time)")
     p.add_argument("--verbose", "-v", action="store_true", help="also list kept versions with reasons")
+    _replica_option(p)
 
     p = add("du", "bytes and file counts per user, index and project, largest first",
             "Sizes via HEAD Content-Length on one keep-alive session, or with --serverdir from the\n"
@@ -214,9 +241,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", metavar="USER/INDEX", type=_index_arg, help="only this index")
     p.add_argument("--serverdir", type=Path, metavar="DIR", help="devpi data folder on this host")
 
-    add("status", "server reachable, version, serial, load; with --stack-config: drift from the stack",
-        "exit 3 when the server differs from the stack file.\n"
-        "example: devpi-lifecycle status --stack-config Pulumi.dev.yaml")
+    p = add("status", "server reachable, version, serial, load, every node (primary and replicas) with its "
+            "lag; with --stack-config: drift from the stack",
+            "Nodes: the primary, each replica the stack file declares (replicas) or --replica names, and\n"
+            "any other replica polling the primary. Lag = the primary's serial minus the node's; last\n"
+            "contact from the primary's view of the replica, else from the replica's own /+status.\n"
+            "exit 3 when the server differs from the stack file, or a declared replica is unreachable, is\n"
+            "not a replica, or lags more than its maxLag (stack file; --replica: 10) serials.\n"
+            "example: devpi-lifecycle status --stack-config Pulumi.dev.yaml")
+    _replica_option(p)
 
     p = add("backup", "devpi-export a server dir (safe while it runs) into a timestamped tar.gz",
             "Keeps the newest --keep archives named devpi-export-YYYYmmddTHHMMSSZ.tar.gz in --to.\n"
@@ -247,13 +280,74 @@ class App:
         self.out_console = make_console(out, env)
         self.err_console = make_console(err, env)
         self.stack: StackConfig | None = read_stack_config(args.stack_config) if args.stack_config else None
+        self.ca_bundle, self.ca_label = self._trust()
         self.make_client: Callable[[], DevpiClient] | None = None
         self.emitted = False  # the command's --json document is out (an error then adds no second one)
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        return self.env if self.env is not None else os.environ
+
+    @property
+    def tls_stack(self) -> bool:
+        """The stack file declares tls: every URL must be https."""
+        return self.stack is not None and self.stack.tls is not None
+
+    def _trust(self) -> tuple[str | None, str | None]:
+        """The CA bundle (PEM) to trust and where it came from: --ca-bundle, else the stack file's
+        tls.caBundle, else REQUESTS_CA_BUNDLE (read here, so a bad path is a usage error, not a
+        traceback from requests), else None (the public CAs). Read before anything is sent."""
+        if self.args.ca_bundle is not None:
+            return self._read_ca(self.args.ca_bundle, "--ca-bundle")
+        if self.stack is not None and self.stack.ca_bundle:
+            label = f"tls.caBundle of {self.args.stack_config}"
+            try:
+                ca_bundle_file(self.stack.ca_bundle)
+            except ValueError as exc:
+                raise UsageError(f"{label}: {exc}") from exc
+            return self.stack.ca_bundle, label
+        env = self.environ.get("REQUESTS_CA_BUNDLE") or self.environ.get("CURL_CA_BUNDLE")
+        if env:
+            return self._read_ca(Path(env), "REQUESTS_CA_BUNDLE")
+        return None, None
+
+    @staticmethod
+    def _read_ca(path: Path, source: str) -> tuple[str, str]:
+        try:
+            pem = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = getattr(exc, "strerror", None) or "not a text file"
+            raise UsageError(f"cannot read the CA bundle {source} {path}: {why}") from exc
+        try:
+            ca_bundle_file(pem)
+        except ValueError as exc:
+            raise UsageError(f"{source} {path}: {exc}") from exc
+        return pem, f"{source} {path}"
+
+    def _require_https(self, url: str, what: str) -> None:
+        if self.tls_stack and not url.lower().startswith("https://"):
+            raise UsageError(f"{what} {url} is plain http, but the stack {self.args.stack_config} declares tls "
+                             "(devpi is served over https): use the https:// URL, so no password crosses the "
+                             "network in clear")
+
+    def replica_targets(self) -> list[status_mod.NodeTarget]:
+        """The declared replicas (stack file, then --replica), each with an anonymous client."""
+        named: dict[str, tuple[str, int | None]] = {}
+        for replica in self.stack.replicas if self.stack is not None else ():
+            named.setdefault(replica.url.rstrip("/"), (replica.name, replica.max_lag))
+        for url in getattr(self.args, "replica", None) or []:
+            named.setdefault(url.rstrip("/"), (url.rstrip("/"), DEFAULT_REPLICA_MAX_LAG))
+        targets = []
+        for url, (name, max_lag) in named.items():
+            self._require_https(url, "replica URL")
+            targets.append(status_mod.NodeTarget(name, self._connect(Connection(url=url)), max_lag))
+        return targets
 
     def client(self, *, need_password: bool) -> DevpiClient:
         conn = resolve_connection(url=self.args.url, user=self.args.user, password_file=self.args.password_file,
                                   stack=self.stack, env=self.env if self.env is not None else os.environ,
                                   interactive=self.stdin.isatty(), need_password=need_password)
+        self._require_https(conn.url, "server URL")
         client = self._connect(conn)
         # more clients with the same connection (parallel deletes); the password stays in memory only
         self.make_client = lambda: self._connect(conn)
@@ -263,7 +357,8 @@ class App:
         """A client each of whose requests ends within --timeout, retries and their pauses included."""
         try:
             return DevpiClient(conn.url, conn.user, conn.password, timeout=self.args.timeout,
-                               retry=RetryPolicy(budget=self.args.timeout))
+                               retry=RetryPolicy(budget=self.args.timeout), ca_bundle=self.ca_bundle,
+                               ca_label=self.ca_label, require_https=self.tls_stack)
         except ValueError as exc:
             raise LifecycleError(str(exc)) from exc
 
@@ -346,8 +441,9 @@ class App:
     def prune(self) -> int:
         targets = self._prune_targets()
         reports = []
-        with self.client(need_password=self.args.yes) as c:
-            gate = BusyGate(c.status, limits=BusyLimits(max_event_lag=self.args.max_event_lag),
+        with self.client(need_password=self.args.yes) as c, contextlib.ExitStack() as closing:
+            replicas = {t.name: closing.enter_context(t.client).status for t in self.replica_targets()}
+            gate = BusyGate(c.status, replicas=replicas, limits=BusyLimits(max_event_lag=self.args.max_event_lag),
                             max_wait=self.args.max_wait, notify=self.note)
             now = datetime.now(UTC)
             for index, pol in targets:
@@ -366,12 +462,15 @@ class App:
         return 0
 
     def status(self) -> int:
-        with self.client(need_password=False) as c:
-            report = status_mod.gather(c, self.stack, time.time())
+        with self.client(need_password=False) as c, contextlib.ExitStack() as closing:
+            replicas = self.replica_targets()
+            for target in replicas:
+                closing.enter_context(target.client)
+            report = status_mod.gather(c, self.stack, time.time(), replicas)
         self.emit(report.to_json(), report.human())
         if not report.reachable:  # why, in devpi-lifecycle's one line (refused, timed out after N s, ...)
             raise LifecycleError(report.error or f"devpi-server at {report.url} is unreachable")
-        return 3 if report.drift else 0
+        return 3 if report.drift or report.node_problems else 0
 
     def backup(self) -> int:
         result = backup_mod.backup(self.args.serverdir, self.args.to, keep=self.args.keep,

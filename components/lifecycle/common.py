@@ -14,6 +14,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
+from components.devpi.errors import DevpiError
+
 __all__ = [
     "BusyGate",
     "BusyLimits",
@@ -22,6 +24,7 @@ __all__ = [
     "UsageError",
     "busy_reason",
     "make_console",
+    "replica_lag_reason",
     "show",
     "table",
 ]
@@ -129,14 +132,31 @@ def busy_reason(status: Mapping[str, Any], now: float, limits: BusyLimits = Busy
     return None
 
 
+def replica_lag_reason(name: str, primary: Mapping[str, Any], replica: Mapping[str, Any],
+                       limits: BusyLimits = BusyLimits()) -> str | None:
+    """Pure: why a declared replica (its own ``/+status``) is too far behind the primary's serial, or None."""
+    serial, own = primary.get("serial"), replica.get("serial")
+    if not isinstance(serial, int) or not isinstance(own, int) or serial - own <= limits.max_replica_lag:
+        return None
+    return f"replica {name} is {serial - own} serials behind (limit {limits.max_replica_lag})"
+
+
 class BusyGate:
     """Call ``check()`` before each write: reads /+status at most every ``interval`` seconds and, while
-    the server is busy, waits (bounded by ``max_wait``), then raises LifecycleError."""
+    the server is busy, waits (bounded by ``max_wait``), then raises LifecycleError.
+
+    ``replicas`` (name -> fetch of that replica's own ``/+status``) are the declared replicas: one too
+    far behind the primary pauses the writes like a lagging polling replica does. One that cannot be
+    reached is reported through ``notify`` (once, and again when it is back) and not waited for: a
+    replica that is down does not slow down with the primary's load, and it catches up from the
+    changelog when it returns, so waiting for it would only block the prune.
+    """
 
     def __init__(
         self,
         fetch_status: Callable[[], Mapping[str, Any]],
         *,
+        replicas: Mapping[str, Callable[[], Mapping[str, Any]]] | None = None,
         limits: BusyLimits = BusyLimits(),
         interval: float = 2.0,
         max_wait: float = 300.0,
@@ -147,6 +167,8 @@ class BusyGate:
         notify: Callable[[str], None] | None = None,
     ) -> None:
         self.fetch_status = fetch_status
+        self.replicas = dict(replicas or {})
+        self.unreachable: dict[str, str] = {}  # declared replicas that could not be read, and why
         self.limits = limits
         self.interval = interval
         self.max_wait = max_wait
@@ -163,7 +185,7 @@ class BusyGate:
         now = self.clock()
         if now < self._next:
             return
-        reason = busy_reason(self.fetch_status(), self.wall(), self.limits)
+        reason = self._reason()
         if reason is not None:
             self.pauses += 1
             start = now
@@ -177,6 +199,26 @@ class BusyGate:
                         "removed — re-run later (prune is safe to repeat)"
                     )
                 self.sleep(self.poll)
-                reason = busy_reason(self.fetch_status(), self.wall(), self.limits)
+                reason = self._reason()
             self.paused_seconds += self.clock() - start
         self._next = self.clock() + self.interval
+
+    def _reason(self) -> str | None:
+        """Why to pause now: the primary's own status first, then each declared replica's."""
+        status = self.fetch_status()
+        reason = busy_reason(status, self.wall(), self.limits)
+        for name, fetch in self.replicas.items():
+            if reason is not None:
+                break
+            try:
+                replica = fetch()
+            except DevpiError as exc:
+                if name not in self.unreachable and self.notify:
+                    self.notify(f"declared replica {name} is unreachable ({' '.join(str(exc).split())}); "
+                                "not waiting for it: it catches up from the primary's changelog when back")
+                self.unreachable[name] = str(exc)
+                continue
+            if self.unreachable.pop(name, None) is not None and self.notify:
+                self.notify(f"declared replica {name} answers again")
+            reason = replica_lag_reason(name, status, replica, self.limits)
+        return reason

@@ -9,6 +9,10 @@ builds its own :class:`~components.devpi.client.DevpiClient` (the host runs 4 th
 instance, so nothing per-call may live on ``self``). Login tokens are shared per process by the
 client's ``DEFAULT_STATE``, so N resources cost one login, and each thread reuses one keep-alive
 session from this module's :class:`SessionPool`.
+
+HTTPS: every client trusts the stack's ``tls.caBundle`` (``ProviderSettings.ca_bundle``) when one is
+declared, and refuses a plain-http server URL when the stack declares ``tls`` or serves https (the
+readiness gate included), so a password never crosses the network in clear.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import requests
 from pulumi.dynamic import ConfigureRequest, ResourceProvider
@@ -33,6 +38,7 @@ __all__ = [
     "NotConfiguredError",
     "SessionPool",
     "root_login_refused",
+    "tls_options",
 ]
 
 REQUIRED_CONFIG_KEYS = (f"{PROJECT}:rootPassword", f"{PROJECT}:serverUrl")
@@ -133,9 +139,12 @@ class DevpiProviderBase(ResourceProvider):
         return self._pooled(settings.url, user, password)
 
     def _pooled(self, url: str, user: str | None, password: str | None) -> DevpiClient:
-        """A client on this thread's keep-alive session, with this provider's ``client_options``."""
+        """A client on this thread's keep-alive session, with this provider's ``client_options`` and
+        the stack's TLS trust (the CA is passed per request, so pooled sessions stay shareable)."""
         options = self.client_options
-        return DevpiClient(url, user, password, session=SESSIONS.session(options.retry), timeout=options.timeout)
+        tls = tls_options(self.settings)
+        return DevpiClient(url, user, password, session=SESSIONS.session(options.retry), timeout=options.timeout,
+                           **tls)
 
     def anonymous_client(self) -> DevpiClient:
         """A client without credentials: readiness probes and every read devpi serves to anyone.
@@ -160,6 +169,18 @@ class DevpiProviderBase(ResourceProvider):
             except LoginRefusedError as exc:
                 raise AuthenticationError(root_login_refused(c.url), method=exc.method, url=exc.url,
                                           status=exc.status) from exc
+
+
+def tls_options(settings: ProviderSettings) -> dict[str, Any]:
+    """Pure: the TLS keyword arguments of :class:`DevpiClient` for the stack's connection.
+
+    A declared CA bundle means the stack is TLS: the client trusts it and refuses plain http. An
+    https URL without a bundle needs no private CA (requests' default trust, ``REQUESTS_CA_BUNDLE``
+    included) but is TLS all the same.
+    """
+    ca_bundle = settings.ca_bundle
+    return {"ca_bundle": ca_bundle, "ca_label": "the stack's tls.caBundle" if ca_bundle else None,
+            "require_https": ca_bundle is not None or settings.url.lower().startswith("https://")}
 
 
 def root_login_refused(url: str) -> str:

@@ -7,6 +7,12 @@ confusion. We render it because teams ask for it, with that warning in the file.
 
 No renderer takes a password: uploads read it from ``TWINE_PASSWORD`` (or a keyring), so none of
 these texts is secret and none puts a secret on a command line.
+
+HTTPS: an https server needs no ``trusted-host``. When its certificate comes from a private CA, each
+renderer takes ``ca_path`` — where the client machines keep that CA's PEM (``tls.clientCaPath``) — and
+names it the way each tool reads it: pip's ``cert``/``--cert``, twine's ``--cert`` and ``.pypirc``
+``ca_cert``, devpi-client's ``REQUESTS_CA_BUNDLE`` (devpi-client 7.3 has no CA option; it verifies
+through requests, which reads that variable). Plain-http output is unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from urllib.parse import urlsplit
 
 __all__ = [
     "IndexUrls",
+    "devpi_use_command",
     "index_urls",
     "pip_conf",
     "pypirc",
@@ -49,7 +56,7 @@ def _trusted_host(server_url: str) -> str | None:
     return parts.hostname if parts.scheme == "http" else None
 
 
-def pip_conf(server_url: str, index: str, *, mode: str = "strict") -> str:
+def pip_conf(server_url: str, index: str, *, mode: str = "strict", ca_path: str | None = None) -> str:
     """A complete ``pip.conf`` (``pip config`` format) for one index, strict or mixed."""
     urls = index_urls(server_url, index)
     host = _trusted_host(server_url)
@@ -67,16 +74,20 @@ def pip_conf(server_url: str, index: str, *, mode: str = "strict") -> str:
         raise ValueError(f"pip_conf mode must be 'strict' or 'mixed', got {mode!r}")
     if host:
         lines.append(f"trusted-host = {host}")
+    if ca_path:
+        lines.append(f"cert = {ca_path}")
     return "\n".join(lines) + "\n"
 
 
-def requirements_header(server_url: str, index: str) -> str:
+def requirements_header(server_url: str, index: str, *, ca_path: str | None = None) -> str:
     """Lines to put at the top of ``requirements.txt`` so ``pip install -r`` uses the index (strict)."""
     urls = index_urls(server_url, index)
     lines = [f"--index-url {urls.simple}"]
     host = _trusted_host(server_url)
     if host:
         lines.append(f"--trusted-host {host}")
+    if ca_path:
+        lines.append(f"--cert {ca_path}")
     return "\n".join(lines) + "\n"
 
 
@@ -86,8 +97,9 @@ def pypirc_section_name(index: str, taken: Iterable[str] = ()) -> str:
     return f"{owner}-{name}" if name in set(taken) else name
 
 
-def pypirc(server_url: str, uploads: Mapping[str, tuple[str, str]]) -> str:
-    """A ``~/.pypirc`` with one section per upload target: ``section -> (index, user)``.
+def pypirc(server_url: str, uploads: Mapping[str, tuple[str, str]], *, ca_path: str | None = None) -> str:
+    """A ``~/.pypirc`` with one section per upload target: ``section -> (index, user)``; with
+    ``ca_path`` each section names the CA as ``ca_cert`` (twine's key for ``--cert``).
 
     The password is deliberately absent: twine reads ``TWINE_PASSWORD`` or the keyring.
     """
@@ -95,11 +107,22 @@ def pypirc(server_url: str, uploads: Mapping[str, tuple[str, str]]) -> str:
     lines += [f"    {section}" for section in uploads]
     for section, (index, user) in uploads.items():
         lines += ["", f"[{section}]", f"repository = {index_urls(server_url, index).upload}", f"username = {user}"]
+        if ca_path:
+            lines.append(f"ca_cert = {ca_path}")
     return "\n".join(lines) + "\n"
 
 
-def twine_command(server_url: str, index: str, user: str) -> str:
+def twine_command(server_url: str, index: str, user: str, *, ca_path: str | None = None) -> str:
     """The upload command. twine prompts for the password (or reads it from the keyring or the CI's
     ``TWINE_PASSWORD`` secret); it is never part of the command line."""
     url = index_urls(server_url, index).upload
-    return f"twine upload --repository-url {shlex.quote(url)} -u {shlex.quote(user)} dist/*"
+    cert = f" --cert {shlex.quote(ca_path)}" if ca_path else ""
+    return f"twine upload --repository-url {shlex.quote(url)}{cert} -u {shlex.quote(user)} dist/*"
+
+
+def devpi_use_command(server_url: str, index: str, *, ca_path: str | None = None) -> str:
+    """devpi-client's ``devpi use`` line for one index. With a private CA it first exports
+    ``REQUESTS_CA_BUNDLE`` for the shell: devpi-client verifies through requests, and every later
+    ``devpi login``/``upload`` in that shell needs the same trust (``devpi use`` does not store it)."""
+    use = f"devpi use {shlex.quote(index_urls(server_url, index).upload.rstrip('/'))}"
+    return f"export REQUESTS_CA_BUNDLE={shlex.quote(ca_path)} && {use}" if ca_path else use

@@ -3,11 +3,14 @@
 Wiring, in dependency order (each arrow is a Pulumi dependency, so ``pulumi up`` creates in this
 order and ``pulumi destroy`` deletes in reverse):
 
-    HostSetup (preflight -> data folder -> SELinux label -> firewall)      [only with `host`]
+    GeneratedSecret (devpi's shared --secretfile, made once)                [only with `host`]
+    HostSetup (preflight -> data folder -> SELinux -> secret [-> proxy files] -> firewall) [`host`]
       -> DevpiServer (container, data at /devpi/server with :Z)           [only with `host`]
-        -> DevpiRoot (waits for /+api, proves or rotates root's password)
-          -> DevpiUser (one per declared user)
-            -> DevpiIndex (bases before the indexes inheriting them)
+        [-> DevpiProxy (nginx terminating HTTPS; devpi on 127.0.0.1 only)]  [only with `tls`]
+          -> DevpiRoot (waits for /+api, proves or rotates root's password)
+            -> DevpiUser (one per declared user)
+              -> DevpiIndex (bases before the indexes inheriting them)
+            -> DevpiReplica (one per declared replica: its host, container, proxy, readiness)
     BackupSchedule (systemd timer on the host)                              [only with `backup`]
 
 Without ``host`` the component manages only the registry objects of an existing server
@@ -21,33 +24,30 @@ function: ``HostArgs.from_config``, ``ServerArgs.from_config``, ``BackupArgs.fro
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pulumi
 
 from components.config.defaults import PYPI_MIRROR
-from components.config.model import IndexConfig, StackConfig
+from components.config.model import StackConfig
 from components.providers.index import DevpiIndex
 from components.providers.latch import InitialValue
 from components.providers.root import DevpiRoot, RootInputs
+from components.providers.secret import GeneratedSecret
 from components.providers.user import DevpiUser
-from components.registry.client_config import (
-    index_urls,
-    pip_conf,
-    pypirc,
-    pypirc_section_name,
-    requirements_header,
-    twine_command,
-)
 from components.registry.inputs import index_inputs, user_inputs
+from components.registry.outputs import IndexOutputs, RegistryOutputs, ReplicaOutputs, registry_outputs
 
 if TYPE_CHECKING:
     from components.backup.component import BackupSchedule
     from components.host.component import HostSetup
+    from components.proxy.component import DevpiProxy
+    from components.replica.component import DevpiReplica
     from components.server.component import DevpiServer
 
-__all__ = ["DevpiRegistry", "IndexOutputs", "RegistryOutputs", "RegistrySecrets", "registry_outputs"]
+__all__ = ["DevpiRegistry", "IndexOutputs", "RegistryOutputs", "RegistrySecrets", "ReplicaOutputs",
+           "registry_outputs"]
 
 
 @dataclass(frozen=True)
@@ -57,95 +57,10 @@ class RegistrySecrets:
     root_password: pulumi.Output[str]
     user_passwords: Mapping[str, pulumi.Output[str]]
     ssh_private_key: pulumi.Output[str] | None = None
-
-
-# ------------------------------------------------------------------------------------------ outputs
-@dataclass(frozen=True)
-class IndexOutputs:
-    """How a team uses one index: where to upload and install from, and ready-to-paste files."""
-
-    upload_url: str | None  # None for a mirror: nobody uploads to it
-    simple_url: str
-    volatile: bool
-    bases: tuple[str, ...]
-    pip_conf_strict: str
-    pip_conf_mixed: str
-    requirements_header: str
-
-    def exported(self) -> dict[str, Any]:
-        """The index's entry of the ``indexes`` stack output (the names teams' scripts read)."""
-        return {
-            "uploadUrl": self.upload_url,
-            "simpleUrl": self.simple_url,
-            "volatile": self.volatile,
-            "bases": list(self.bases),
-            "pipConfStrict": self.pip_conf_strict,
-            "pipConfMixed": self.pip_conf_mixed,
-            "requirementsHeader": self.requirements_header,
-        }
-
-
-@dataclass(frozen=True)
-class RegistryOutputs:
-    """What a team uses the day the registry exists; no secret in any of it.
-
-    ``pip_conf`` is the strict pip.conf of the first stage index (else of the first index), or None
-    when no index is declared.
-    """
-
-    server_url: str
-    indexes: Mapping[str, IndexOutputs]
-    pypirc: str
-    twine_commands: Mapping[str, str]
-    pip_conf: str | None
-
-    def exported(self) -> dict[str, Any]:
-        """The stack outputs, by their exported names (``pipConf`` only when there is an index)."""
-        out: dict[str, Any] = {
-            "serverUrl": self.server_url,
-            "indexes": {name: ix.exported() for name, ix in self.indexes.items()},
-            "pypirc": self.pypirc,
-            "twineCommands": dict(self.twine_commands),
-        }
-        if self.pip_conf is not None:
-            out["pipConf"] = self.pip_conf
-        return out
-
-
-def _index_outputs(url: str, ix: IndexConfig) -> IndexOutputs:
-    urls = index_urls(url, ix.full_name)
-    return IndexOutputs(
-        upload_url=urls.upload if ix.type == "stage" else None,
-        simple_url=urls.simple,
-        volatile=ix.volatile,
-        bases=tuple(ix.bases),
-        pip_conf_strict=pip_conf(url, ix.full_name, mode="strict"),
-        pip_conf_mixed=pip_conf(url, ix.full_name, mode="mixed"),
-        requirements_header=requirements_header(url, ix.full_name),
-    )
-
-
-def registry_outputs(config: StackConfig) -> RegistryOutputs:
-    """Pure: the URLs and client configuration of every declared index (no secrets in any of it)."""
-    url = config.server_url
-    sections: dict[str, tuple[str, str]] = {}
-    twine: dict[str, str] = {}
-    taken: list[str] = []
-    stages = [ix for ix in config.indexes if ix.type == "stage"]
-    for ix in stages:  # upload targets: a .pypirc section and a twine command each
-        section = pypirc_section_name(ix.full_name, taken)
-        taken.append(ix.name)
-        uploader = next((u for u in ix.uploaders if not u.startswith(":")), ix.owner)
-        sections[section] = (ix.full_name, uploader)
-        twine[ix.full_name] = twine_command(url, ix.full_name, uploader)
-    first = next(iter(stages or config.indexes), None)
-    return RegistryOutputs(
-        server_url=url,
-        indexes={ix.full_name: _index_outputs(url, ix) for ix in config.indexes},
-        pypirc=pypirc(url, sections) if sections else "",
-        twine_commands=twine,
-        pip_conf=pip_conf(url, first.full_name, mode="strict") if first is not None else None,
-    )
+    #: the proxy's TLS private key (stacks with `tls` and a managed host)
+    tls_private_key: pulumi.Output[str] | None = None
+    #: replica name -> its own SSH key (replicas without one use ``ssh_private_key``)
+    replica_ssh_keys: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------------------- component
@@ -169,10 +84,15 @@ class DevpiRegistry(pulumi.ComponentResource):
         # over the API (DevpiRoot), with no container replacement and no downtime.
         initial = InitialValue(f"{name}-initial-root-password", value=secrets.root_password,
                                opts=pulumi.ResourceOptions(parent=self))
+        self.shared_secret = (GeneratedSecret(f"{name}-shared-secret", purpose="devpi-secretfile",
+                                              opts=pulumi.ResourceOptions(parent=self))
+                              if config.host is not None else None)
         self.host, self.server = self._host_and_server(secrets, initial.value)
+        self.proxy = self._proxy()
         self.root = self._root(secrets, initial.value)
         self.users = self._users(secrets)
         self.indexes = self._indexes()
+        self.replicas = self._replicas(secrets)
         self.backup = self._backup()
         self.outputs = registry_outputs(config)
         # Expose the URL only once the server answered and root's password is proven.
@@ -197,11 +117,56 @@ class DevpiRegistry(pulumi.ComponentResource):
 
         if secrets.ssh_private_key is None:
             raise ValueError("an SSH private key is required when the host is managed")
-        host = HostSetup(f"{self.prefix}-host", HostArgs.from_config(self.config, secrets.ssh_private_key),
+        assert self.shared_secret is not None, "made whenever the host is managed"
+        files, key = self._proxy_files(secrets)
+        host = HostSetup(f"{self.prefix}-host",
+                         HostArgs.from_config(self.config, secrets.ssh_private_key, secret=self.shared_secret.value,
+                                              proxy_files=files, tls_private_key=key),
                          opts=self._child())
         server = DevpiServer(f"{self.prefix}-server", ServerArgs.from_config(self.config, initial_password),
                              opts=self._child(host))
         return host, server
+
+    def _proxy_files(self, secrets: RegistrySecrets) -> tuple[dict[str, tuple[str, int]] | None,
+                                                             pulumi.Output[str] | None]:
+        """The proxy's files (config, certificate chain) and its key, when the stack serves HTTPS."""
+        if not self.config.proxied:
+            return None, None
+        from components.proxy.component import proxy_settings
+        from components.proxy.spec import proxy_files
+
+        tls = self.config.tls
+        assert tls is not None and tls.certificate is not None, "proxied implies both"
+        if secrets.tls_private_key is None:
+            raise ValueError("the TLS private key (tlsPrivateKey) is required with `tls` and `host`")
+        return proxy_files(proxy_settings(self.config), tls.certificate), secrets.tls_private_key
+
+    def _proxy(self) -> DevpiProxy | None:
+        """nginx terminating HTTPS in front of devpi, after the host wrote its files."""
+        if not self.config.proxied or self.host is None or self.server is None:
+            return None
+        from components.proxy.component import DevpiProxy, ProxyArgs
+
+        assert self.server.network is not None, "a proxied server joins the proxy network"
+        return DevpiProxy(f"{self.prefix}-proxy",
+                          ProxyArgs.from_config(self.config, self.server.provider, self.server.network),
+                          opts=self._child(*self.host.ready, self.server))
+
+    def _replicas(self, secrets: RegistrySecrets) -> dict[str, DevpiReplica]:
+        """One replica per declared entry, each started once the primary answers (root is proven)."""
+        if not self.config.replicas:
+            return {}
+        from components.replica.component import DevpiReplica, ReplicaSecrets
+
+        assert self.shared_secret is not None and secrets.ssh_private_key is not None, "replicas need `host`"
+        return {
+            r.name: DevpiReplica(
+                f"{self.prefix}-replica-{r.name}", self.config, r,
+                ReplicaSecrets(ssh_private_key=secrets.replica_ssh_keys.get(r.name, secrets.ssh_private_key),
+                               shared_secret=self.shared_secret.value, tls_private_key=secrets.tls_private_key),
+                primary_ready=[self.root], opts=self._child())
+            for r in self.config.replicas
+        }
 
     def _root(self, secrets: RegistrySecrets, initial_password: pulumi.Output[Any]) -> DevpiRoot:
         """The readiness gate and root's password (re-runs its wait when the container is replaced)."""
@@ -212,7 +177,7 @@ class DevpiRegistry(pulumi.ComponentResource):
             ready_timeout=self.config.server.ready_timeout,
             url=self.config.server_url,
         )
-        return DevpiRoot(f"{self.prefix}-root", inputs, opts=self._child(self.server))
+        return DevpiRoot(f"{self.prefix}-root", inputs, opts=self._child(self.server, self.proxy))
 
     def _users(self, secrets: RegistrySecrets) -> dict[str, DevpiUser]:
         return {

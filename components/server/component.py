@@ -13,8 +13,15 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_docker as docker
 
-from components.config.defaults import DEFAULT_CONTAINER_NAME, DEFAULT_DATA_DIR, DEFAULT_IMAGE, DEFAULT_READY_TIMEOUT
-from components.config.model import StackConfig
+from components.config.defaults import (
+    DEFAULT_CONTAINER_NAME,
+    DEFAULT_DATA_DIR,
+    DEFAULT_IMAGE,
+    DEFAULT_READY_TIMEOUT,
+    LOOPBACK,
+    PROXY_NETWORK,
+)
+from components.config.model import ReplicaConfig, StackConfig
 from components.server.spec import CONTAINER_PORT, PASSWORD_ENV, ContainerSpec, container_spec
 
 __all__ = ["DEFAULT_DATA_DIR", "DevpiServer", "ServerArgs"]
@@ -36,7 +43,8 @@ class ServerArgs:
     """
 
     docker_host: str
-    initial_root_password: pulumi.Input[str]
+    #: None only for a replica (it has no root of its own: root comes from the primary)
+    initial_root_password: pulumi.Input[str] | None = None
     ssh_opts: Sequence[str] = ()
     image: str = DEFAULT_IMAGE
     allow_floating_tag: bool = False
@@ -50,6 +58,12 @@ class ServerArgs:
     secret_dir: str | None = None
     #: the Docker network shared with the HTTPS proxy (None = no proxy)
     network: str | None = None
+    #: the primary a replica follows (its URL as seen from the replica host); None = a primary
+    primary_url: str | None = None
+    #: a primary with replicas: runs ``--role primary`` (else devpi refuses replication)
+    serves_replicas: bool = False
+    #: a replica trusting the private CA at ``<secret_dir>/ca.pem`` (an https primary)
+    trust_ca_file: bool = False
     wait_healthy: bool = True
     ready_timeout: int = DEFAULT_READY_TIMEOUT
 
@@ -65,6 +79,33 @@ class ServerArgs:
             allow_floating_tag=server.allow_floating_tag, port=server.port, data_dir=server.data_dir,
             initial_root_password=initial_root_password, pypi_mirror=server.pypi_mirror,
             container_name=server.container_name, ready_timeout=server.ready_timeout,
+            # Replication needs --role primary (docs/replicas.md). The shared secret file is always
+            # used on a managed host: login tokens survive restarts and work on every replica.
+            serves_replicas=bool(config.replicas),
+            secret_dir=server.secret_dir,
+            # Behind the HTTPS proxy devpi joins the proxy's network and is published on loopback only.
+            network=PROXY_NETWORK if config.proxied else None,
+            bind_address=LOOPBACK if config.proxied else None,
+        )
+
+    @classmethod
+    def from_replica(cls, config: StackConfig, replica: ReplicaConfig) -> ServerArgs:
+        """A replica's container: on the replica's host, the primary's image, no root password.
+
+        The engine is reached like the primary's (``ssh://user@address:port``, the stack's SSH
+        options); name, port, data and secret folders come from the replica's entry.
+        """
+        host = replica.host
+        address = f"[{host.address}]" if ":" in host.address and not host.address.startswith("[") else host.address
+        server = config.server
+        return cls(
+            docker_host=f"ssh://{host.user}@{address}:{host.port}", ssh_opts=list(server.ssh_opts),
+            image=server.image, allow_floating_tag=server.allow_floating_tag, port=replica.port,
+            data_dir=replica.data_dir, container_name=replica.container_name, secret_dir=replica.secret_dir,
+            primary_url=replica.primary_url, ready_timeout=server.ready_timeout,
+            trust_ca_file=config.ca_bundle is not None and replica.primary_url.startswith("https://"),
+            network=PROXY_NETWORK if config.proxied else None,
+            bind_address=LOOPBACK if config.proxied else None,
         )
 
 
@@ -98,6 +139,9 @@ class DevpiServer(pulumi.ComponentResource):
       replace the container, never change root's password. The value goes into ``envs`` as a
       secret and ``envs`` is listed in ``additional_secret_outputs``, so the state never holds it
       in plain text. It is visible to ``docker inspect`` on the host (the image contract).
+    - **A replica** (``args.primary_url`` set, see ``ServerArgs.from_replica``) gets no
+      ``DEVPI_PASSWORD`` and its entrypoint is replaced (``entrypoints``): it initialises an empty
+      folder as a replica of the primary and never as a second primary (docs/replicas.md).
     - The container runs with ``restart=always``, a healthcheck using the image's own ``python``
       (the image has no curl), and ``DEVPISERVER_NO_ROOT_PYPI=1`` unless the PyPI mirror is wanted.
     """
@@ -110,6 +154,8 @@ class DevpiServer(pulumi.ComponentResource):
     provider: docker.Provider
     remote_image: docker.RemoteImage
     spec: ContainerSpec
+    #: the user-defined network shared with the HTTPS proxy (None without ``args.network``)
+    network: docker.Network | None
 
     def __init__(self, name: str, args: ServerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         # Validate before registering anything: a bad setting fails the preview with its key and value.
@@ -135,8 +181,19 @@ class DevpiServer(pulumi.ComponentResource):
             opts=on_host,
         )
 
-        # Still a secret after apply (apply on a secret Output yields a secret Output).
-        password_env = pulumi.Output.secret(args.initial_root_password).apply(_password_env)
+        # The network the HTTPS proxy shares with devpi; the container attaches through its name
+        # Output, so Pulumi creates the network first and deletes it last.
+        self.network = None
+        if args.network is not None:
+            self.network = docker.Network(f"{name}-network", name=args.network, driver="bridge", opts=on_host)
+        network_name: pulumi.Input[str] | None = self.network.name if self.network is not None else None
+
+        envs: list[pulumi.Input[str]] = list(spec.env_list())
+        if spec.secret_env:
+            if args.initial_root_password is None:
+                raise ValueError(f"{name}: a primary needs initial_root_password (DEVPI_PASSWORD)")
+            # Still a secret after apply (apply on a secret Output yields a secret Output).
+            envs.append(pulumi.Output.secret(args.initial_root_password).apply(_password_env))
         hc = spec.healthcheck
         self.container = docker.Container(
             f"{name}-container",
@@ -150,7 +207,12 @@ class DevpiServer(pulumi.ComponentResource):
             volumes=[docker.ContainerVolumeArgs(host_path=m.host_path, container_path=m.container_path,
                                                 selinux_relabel=m.selinux_relabel, read_only=m.read_only)
                      for m in spec.mounts],
-            envs=[*spec.env_list(), password_env],
+            envs=envs,
+            # a replica runs devpi-init as a replica and devpi-server itself, never the image's entrypoint
+            entrypoints=list(spec.entrypoint) or None,
+            networks_advanced=[docker.ContainerNetworksAdvancedArgs(
+                name=network_name if network_name is not None and n.name == args.network else n.name,
+                aliases=list(n.aliases)) for n in spec.networks] or None,
             healthcheck=docker.ContainerHealthcheckArgs(
                 tests=list(hc.test), interval=hc.interval, timeout=hc.timeout, retries=hc.retries,
                 start_period=hc.start_period,
@@ -163,7 +225,7 @@ class DevpiServer(pulumi.ComponentResource):
             wait_timeout=args.ready_timeout if args.wait_healthy else None,
             opts=pulumi.ResourceOptions.merge(on_host, pulumi.ResourceOptions(
                 # envs carries DEVPI_PASSWORD: keep the whole list secret in the state.
-                additional_secret_outputs=["envs"],
+                additional_secret_outputs=["envs"] if spec.secret_env else None,
             )),
         )
 

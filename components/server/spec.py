@@ -26,6 +26,24 @@ The facts it encodes (docs/devpi-api.md, "The jonasal/devpi-server image"; READM
   (``secret_dir=None``) devpi makes a random secret per start and every restart logs everyone out;
 - ``network``: a user-defined Docker network the container joins under the alias ``devpi`` (the
   HTTPS proxy reaches it there; devpi is then published on 127.0.0.1 only).
+
+Replication (docs/replicas.md, checked against devpi-server 6.20.3 itself):
+
+- a primary that serves replicas must run with ``--role primary``: the default role ``auto`` keeps
+  an initialised server ``standalone``, which answers every ``/+changelog`` request with 403
+  "Replication protocol disabled" (``devpi_server.replica.PrimaryChangelogRequest.verify_primary``).
+  ``serves_replicas`` adds it; without replicas the primary's command stays as it was;
+- a replica (``primary_url`` set) must never run the image's entrypoint: on an empty folder it runs
+  ``devpi-init`` as a standalone server with root's password, and devpi then refuses ever to run
+  that folder as a replica ("cannot run as replica, was previously run as standalone"). Its
+  entrypoint is replaced by ``REPLICA_SCRIPT``: ``devpi-init --role replica --primary-url`` only
+  when the folder holds no ``.nodeinfo`` (devpi-server itself refuses to start on a folder without
+  it, "contains no devpi-server data"), then ``exec devpi-server`` (PID 1, so ``docker stop``
+  reaches it). A replica has no root password of its own: users, indexes and root come from the
+  primary, so ``DEVPI_PASSWORD`` is not given to it;
+- the replica authenticates to the primary with a key derived from the ``--secretfile`` secret
+  (``Config.get_replica_secret``): a replica with another secret gets 403 on every changelog fetch.
+  So replication needs ``secret_dir`` on the primary and on every replica.
 """
 
 from __future__ import annotations
@@ -36,6 +54,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from components.config import rules
 from components.config.defaults import DEFAULT_CONTAINER_NAME, DEFAULT_IMAGE
@@ -43,25 +62,32 @@ from components.config.errors import refuse_arguments
 from components.config.rules import RESERVED_SERVER_ARGS, floating_tag
 
 __all__ = [
+    "CA_FILE",
     "CONTAINER_PORT",
     "DEFAULT_CONTAINER_NAME",
     "DEFAULT_IMAGE",
     "HEALTHCHECK_COMMAND",
+    "NETWORK_ALIAS",
     "PASSWORD_ENV",
+    "REPLICATION_ARGS",
+    "REPLICA_ENTRYPOINT",
+    "REPLICA_SCRIPT",
     "RESERVED_SERVER_ARGS",
+    "SECRET_FILE",
+    "SECRET_MOUNT",
+    "SERVERDIR_ENV",
     "SERVER_DIR",
     "BindMount",
     "ContainerSettings",
     "ContainerSpec",
     "HealthCheck",
     "NetworkAttachment",
-    "SECRET_FILE",
-    "SECRET_MOUNT",
-    "NETWORK_ALIAS",
     "PortMapping",
     "container_spec",
     "docker_run_args",
     "floating_tag",
+    "primary_url_problem",
+    "replica_argv",
 ]
 
 CONTAINER_PORT = 3141
@@ -73,10 +99,27 @@ HEALTHCHECK_COMMAND = (
     "urllib.request.urlopen('http://127.0.0.1:3141/+api', timeout=4)\""
 )
 LABEL_PREFIX = "devpi-registry"
-SECRET_MOUNT = "/devpi/secret"
+SECRET_MOUNT = "/devpi/secret"  # noqa: S105 - a folder, not a secret
 SECRET_FILE = f"{SECRET_MOUNT}/secret"
+#: the private CA a replica trusts for an https primary (written beside the secret by the host step)
+CA_FILE = f"{SECRET_MOUNT}/ca.pem"
 #: the name the proxy uses for devpi on the shared network
 NETWORK_ALIAS = "devpi"
+SERVERDIR_ENV = "DEVPISERVER_SERVERDIR"
+#: what the replica container runs instead of the image's entrypoint (``sh -c REPLICA_SCRIPT
+#: devpi-replica <primary-url> <devpi-server arguments>``). ``devpi-init`` runs only on a folder
+#: without ``.nodeinfo`` and only as a replica; an initialised folder is started as it is, and
+#: devpi-server itself refuses a folder that was ever a primary or standalone server.
+REPLICA_SCRIPT = (
+    'set -eu; primary="$1"; shift; dir="${DEVPISERVER_SERVERDIR:?}"; '
+    'if [ ! -f "$dir/.nodeinfo" ]; then '
+    'echo "devpi-replica: empty server directory $dir: devpi-init --role replica --primary-url $primary"; '
+    'devpi-init --serverdir "$dir" --role replica --primary-url "$primary"; fi; '
+    'exec devpi-server --serverdir "$dir" --role replica --primary-url "$primary" "$@"'
+)
+REPLICA_ENTRYPOINT = ("/bin/sh", "-c", REPLICA_SCRIPT, "devpi-replica")
+#: options the spec sets for replication; extra server arguments must not set them
+REPLICATION_ARGS = ("--role", "--primary-url", "--master-url")
 
 
 class ContainerSettings(Protocol):
@@ -102,6 +145,12 @@ class ContainerSettings(Protocol):
     def secret_dir(self) -> str | None: ...
     @property
     def network(self) -> str | None: ...
+    @property
+    def trust_ca_file(self) -> bool: ...
+    @property
+    def primary_url(self) -> str | None: ...
+    @property
+    def serves_replicas(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -158,6 +207,8 @@ class ContainerSpec:
     command: tuple[str, ...]
     labels: tuple[tuple[str, str], ...]
     networks: tuple[NetworkAttachment, ...] = ()
+    #: replaces the image's entrypoint when not empty (replicas: ``REPLICA_ENTRYPOINT``)
+    entrypoint: tuple[str, ...] = ()
     log_driver: str = "json-file"
     log_opts: tuple[tuple[str, str], ...] = (("max-size", "10m"), ("max-file", "3"))
 
@@ -169,6 +220,31 @@ class ContainerSpec:
     def env_list(self) -> list[str]:
         """The non-secret environment as Docker's ``K=V`` strings."""
         return [f"{k}={v}" for k, v in self.env]
+
+    @property
+    def is_replica(self) -> bool:
+        """A replica container: no root password, the replica entrypoint."""
+        return self.entrypoint == REPLICA_ENTRYPOINT
+
+
+def primary_url_problem(url: str) -> str | None:
+    """What is wrong with a replica's ``primary_url``, or None (devpi refuses credentials in it)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http(s)://host[:port][/path] URL"
+    if parts.username or parts.password:
+        return "must not carry credentials (devpi-server refuses basic authorization in the primary URL)"
+    if parts.query or parts.fragment or any(c.isspace() for c in url):
+        return "must not have a query, a fragment or spaces"
+    return None
+
+
+def _replication_args_problem(args: Sequence[str]) -> str | None:
+    for arg in args:
+        option = arg.split("=", 1)[0]
+        if option in REPLICATION_ARGS:
+            return f"must not set {option}: the stack sets the replication role and the primary URL"
+    return None
 
 
 def _check(settings: ContainerSettings) -> None:
@@ -183,12 +259,25 @@ def _check(settings: ContainerSettings) -> None:
          rules.server_args_problem(settings.extra_server_args)),
         ("secret_dir", settings.secret_dir,
          rules.data_dir_problem(settings.secret_dir) if settings.secret_dir is not None else None),
+        ("extra_server_args", list(settings.extra_server_args),
+         _replication_args_problem(settings.extra_server_args)),
+        ("primary_url", settings.primary_url,
+         primary_url_problem(settings.primary_url) if settings.primary_url is not None else None),
+        # replication authenticates with a key derived from the shared --secretfile
+        ("secret_dir", settings.secret_dir,
+         "must be set for a replica or a primary serving replicas (replication authenticates with the "
+         "shared --secretfile)" if settings.secret_dir is None and
+         (settings.primary_url is not None or settings.serves_replicas) else None),
+        ("serves_replicas", settings.serves_replicas,
+         "a replica cannot serve replicas" if settings.serves_replicas and settings.primary_url else None),
     ])
 
 
 def container_spec(settings: ContainerSettings) -> ContainerSpec:
     """The container for ``settings``; raises ``ConfigError`` naming the argument and value it refuses."""
     _check(settings)
+    if settings.primary_url is not None:
+        return _replica_spec(settings, settings.primary_url)
     env: list[tuple[str, str]] = []
     if not settings.pypi_mirror:
         env.append((NO_ROOT_PYPI_ENV, "1"))
@@ -199,6 +288,8 @@ def container_spec(settings: ContainerSettings) -> ContainerSpec:
         mounts.append(BindMount(host_path=settings.secret_dir, container_path=SECRET_MOUNT,
                                 selinux_relabel="Z", read_only=True))
         command = ["--secretfile", SECRET_FILE, *command]
+    if settings.serves_replicas:
+        command = ["--role", "primary", *command]
     return ContainerSpec(
         name=settings.container_name,
         image=settings.image,
@@ -217,18 +308,72 @@ def container_spec(settings: ContainerSettings) -> ContainerSpec:
     )
 
 
-def docker_run_args(spec: ContainerSpec, password_env_file: str | os.PathLike[str]) -> list[str]:
-    """``docker run`` argv equivalent to the container the component declares (for tests and humans).
+def _replica_spec(settings: ContainerSettings, primary_url: str) -> ContainerSpec:
+    """A replica of ``primary_url``: the replica entrypoint, the shared secret, no root password."""
+    assert settings.secret_dir is not None, "checked by _check"
+    mounts = (
+        BindMount(host_path=settings.data_dir, container_path=SERVER_DIR, selinux_relabel="Z"),
+        BindMount(host_path=settings.secret_dir, container_path=SECRET_MOUNT, selinux_relabel="Z", read_only=True),
+    )
+    command = (primary_url, "--host", "0.0.0.0", "--port", str(CONTAINER_PORT),  # noqa: S104 - inside the container
+               "--restrict-modify", "root", "--secretfile", SECRET_FILE, *settings.extra_server_args)
+    return ContainerSpec(
+        name=settings.container_name,
+        image=settings.image,
+        restart="always",
+        ports=(PortMapping(external=settings.port, internal=CONTAINER_PORT, ip=settings.bind_address),),
+        mounts=mounts,
+        # explicit, so the script does not depend on the image's ENV (it is the image's value); an
+        # https primary with a private CA is trusted through requests' REQUESTS_CA_BUNDLE
+        env=((SERVERDIR_ENV, SERVER_DIR),
+             *((("REQUESTS_CA_BUNDLE", CA_FILE),) if settings.trust_ca_file else ())),
+        secret_env=(),
+        # the first sync of a big primary happens after the port opens: /+api answers meanwhile
+        healthcheck=HealthCheck(test=("CMD-SHELL", HEALTHCHECK_COMMAND)),
+        command=command,
+        labels=(
+            (f"{LABEL_PREFIX}.managed-by", "devpi-registry"),
+            (f"{LABEL_PREFIX}.server-dir", SERVER_DIR),
+            (f"{LABEL_PREFIX}.role", "replica"),
+        ),
+        networks=(NetworkAttachment(settings.network),) if settings.network else (),
+        entrypoint=REPLICA_ENTRYPOINT,
+    )
 
-    Secret environment (``DEVPI_PASSWORD=…``) comes from ``password_env_file``, which must exist and
-    be readable by its owner only: the password never appears in the argv.
-    """
+
+def replica_argv(spec: ContainerSpec) -> list[str]:
+    """The process a replica container runs (entrypoint + command), for tests that run it directly."""
+    if not spec.is_replica:
+        raise ValueError(f"{spec.name} is not a replica container")
+    return [*spec.entrypoint, *spec.command]
+
+
+def _private_env_file(spec: ContainerSpec, password_env_file: str | os.PathLike[str] | None) -> Path | None:
+    """The env file carrying the secret environment, checked private; None when the spec needs none."""
+    if not spec.secret_env and password_env_file is None:
+        return None
+    if password_env_file is None:
+        raise ValueError(f"{spec.name} needs {', '.join(spec.secret_env)} from a private env file")
     path = Path(password_env_file)
     mode = path.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ValueError(f"{path} holds the root password and must be private (chmod 600), "
                          f"has mode {stat.filemode(mode)}")
+    return path
+
+
+def docker_run_args(spec: ContainerSpec, password_env_file: str | os.PathLike[str] | None = None) -> list[str]:
+    """``docker run`` argv equivalent to the container the component declares (for tests and humans).
+
+    Secret environment (``DEVPI_PASSWORD=…``) comes from ``password_env_file``, which must exist and
+    be readable by its owner only: the password never appears in the argv. A spec without secret
+    environment (a replica) needs none.
+    """
+    path = _private_env_file(spec, password_env_file)
     argv = ["docker", "run", "--detach", "--name", spec.name, "--restart", spec.restart]
+    if spec.entrypoint:
+        # docker run takes one entrypoint word; the rest of it goes before the command
+        argv += ["--entrypoint", spec.entrypoint[0]]
     for port in spec.ports:
         host = f"{port.ip}:" if port.ip else ""
         if port.ip and ":" in port.ip:
@@ -245,17 +390,17 @@ def docker_run_args(spec: ContainerSpec, password_env_file: str | os.PathLike[st
             argv += ["--network-alias", alias]
     for item in spec.env_list():
         argv += ["--env", item]
-    argv += ["--env-file", str(path)]
+    if path is not None:
+        argv += ["--env-file", str(path)]
     hc = spec.healthcheck
     if hc.test[0] != "CMD-SHELL":
         raise ValueError(f"docker run only takes shell healthchecks, got {hc.test[0]}")
     argv += ["--health-cmd", hc.test[1], "--health-interval", hc.interval, "--health-timeout", hc.timeout,
              "--health-retries", str(hc.retries), "--health-start-period", hc.start_period]
-    for key, value in spec.labels:
-        argv += ["--label", f"{key}={value}"]
+    argv += [word for key, value in spec.labels for word in ("--label", f"{key}={value}")]
     argv += ["--log-driver", spec.log_driver]
     for key, value in spec.log_opts:
         argv += ["--log-opt", f"{key}={value}"]
     argv.append(spec.image)
-    argv += list(spec.command)
+    argv += [*spec.entrypoint[1:], *spec.command]
     return argv
