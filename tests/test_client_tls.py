@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import stat
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pulumi.dynamic import Config, ConfigureRequest
@@ -26,85 +25,11 @@ from components.providers.base import ClientOptions
 from components.providers.index import INDEX_FIELDS, DevpiIndexProvider
 from components.registry.client_config import devpi_use_command, pip_conf, pypirc
 from tests.fixtures.devpi import BIN, DevpiServer
-from tests.fixtures.tls import Issued, TestCA
-from tests.support import free_port, make_wheel, missing_fixture, stop_process
+from tests.fixtures.nginx import Nginx, start_nginx
+from tests.fixtures.tls import TestCA
+from tests.support import make_wheel
 
 pytestmark = pytest.mark.devpi
-
-NGINX = Path("/usr/sbin/nginx")
-
-
-# ------------------------------------------------------------------------------- local nginx helper
-@dataclass
-class Nginx:
-    """One nginx process with an https server per certificate (``ports[label]``) in front of devpi."""
-
-    proc: subprocess.Popen[bytes]
-    ports: dict[str, int] = field(default_factory=dict)
-    log: Path | None = None
-
-    def url(self, label: str, host: str = "127.0.0.1") -> str:
-        return f"https://{host}:{self.ports[label]}"
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-
-
-def start_nginx(tmp: Path, upstream_port: int, certs: dict[str, Issued], timeout: float = 10.0) -> Nginx:
-    """nginx (foreground, one process) serving each certificate on its own loopback port, proxying to
-    devpi at ``upstream_port`` and telling it its outside URL (so links it renders are https)."""
-    if not NGINX.exists():
-        missing_fixture("Debian nginx is not installed (/usr/sbin/nginx)")
-    tmp.mkdir(parents=True, exist_ok=True)
-    ports = {label: free_port() for label in certs}
-    servers = "\n".join(f"""
-      server {{
-        listen 127.0.0.1:{ports[label]} ssl;
-        ssl_certificate {issued.chain_file};
-        ssl_certificate_key {issued.key_file};
-        location / {{
-          proxy_pass http://127.0.0.1:{upstream_port};
-          proxy_set_header Host $http_host;
-          proxy_set_header X-outside-url $scheme://$http_host;
-        }}
-      }}""" for label, issued in certs.items())
-    conf = tmp / "nginx.conf"
-    conf.write_text(f"""
-daemon off;
-master_process off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log;
-events {{ worker_connections 64; }}
-http {{
-  access_log off;
-  client_max_body_size 64m;
-  client_body_temp_path {tmp}/body;
-  proxy_temp_path {tmp}/proxy;
-  fastcgi_temp_path {tmp}/fastcgi;
-  uwsgi_temp_path {tmp}/uwsgi;
-  scgi_temp_path {tmp}/scgi;
-  {servers}
-}}
-""")
-    log = tmp / "nginx.out"
-    proc = subprocess.Popen([str(NGINX), "-p", str(tmp), "-c", str(conf)], stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT)
-    nginx = Nginx(proc, ports, log)
-    deadline = time.monotonic() + timeout
-    for port in ports.values():
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"nginx exited: {log.read_text()[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    nginx.stop()
-                    raise RuntimeError(f"nginx did not listen on {port}: {log.read_text()[-2000:]}") from None
-                time.sleep(0.1)
-    return nginx
-
 
 @pytest.fixture(scope="module")
 def tls_front(devpi_server: DevpiServer, test_ca: TestCA, tmp_path_factory: pytest.TempPathFactory
@@ -204,7 +129,7 @@ class TestRefusedCertificates:
 
 def configured_over_tls(url: str, password: str, ca_pem: str | None) -> DevpiIndexProvider:
     """An index provider configured as the provider host would, with the stack's ``tls.caBundle``."""
-    config = {f"{PROJECT}:serverUrl": url, f"{PROJECT}:rootPassword": password}
+    config: dict[str, Any] = {f"{PROJECT}:serverUrl": url, f"{PROJECT}:rootPassword": password}
     if ca_pem is not None:
         config[f"{PROJECT}:tls"] = {"caBundle": ca_pem}
     provider = DevpiIndexProvider()

@@ -15,9 +15,9 @@ import pytest
 from components.devpi.client import DevpiClient
 from components.lifecycle.cli import main
 from tests.fixtures.devpi import DevpiServer
+from tests.fixtures.nginx import Nginx, start_nginx
 from tests.fixtures.tls import TestCA
 from tests.support import make_wheel
-from tests.test_client_tls import Nginx, start_nginx
 
 pytestmark = pytest.mark.devpi
 

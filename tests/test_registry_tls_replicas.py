@@ -250,6 +250,6 @@ class TestReplicas:
         assert "key-material" not in str(err.value)
 
 
-def test_committed_prod_stack_uses_tls(tmp_path: Path) -> None:
+def test_committed_prod_stack_uses_tls() -> None:
     text = (Path(__file__).resolve().parent.parent / "Pulumi.prod.yaml").read_text()
     assert "\n  devpi-registry:tls:" in text

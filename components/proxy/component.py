@@ -30,6 +30,7 @@ import pulumi_docker as docker
 from components.config.defaults import DEFAULT_READY_TIMEOUT, PROXY_NETWORK
 from components.config.model import ReplicaConfig, StackConfig
 from components.proxy.spec import ProxySettings, ProxySpec, proxy_spec
+from components.server.component import container_inputs
 
 __all__ = ["COMPONENT_TYPE", "DevpiProxy", "ProxyArgs", "proxy_settings"]
 
@@ -103,32 +104,13 @@ class DevpiProxy(pulumi.ComponentResource):
         # keep_locally: replacing the proxy must not remove the image a running container uses.
         self.remote_image = docker.RemoteImage(f"{name}-image", name=spec.image, keep_locally=True, opts=on_host)
 
-        hc = spec.healthcheck
         self.container = docker.Container(
             f"{name}-container",
             name=spec.name,
             image=self.remote_image.image_id,
-            restart=spec.restart,
-            must_run=True,
             stop_signal=spec.stop_signal,
-            ports=[docker.ContainerPortArgs(internal=p.internal, external=p.external, ip=p.ip, protocol="tcp")
-                   for p in spec.ports],
-            volumes=[docker.ContainerVolumeArgs(host_path=m.host_path, container_path=m.container_path,
-                                                selinux_relabel=m.selinux_relabel, read_only=m.read_only)
-                     for m in spec.mounts],
-            # The resource's name, not the spec's string: Pulumi orders the network before the container.
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(name=args.network.name,
-                                                                    aliases=list(n.aliases) or None)
-                               for n in spec.networks],
-            healthcheck=docker.ContainerHealthcheckArgs(
-                tests=list(hc.test), interval=hc.interval, timeout=hc.timeout, retries=hc.retries,
-                start_period=hc.start_period,
-            ),
-            labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels],
-            log_driver=spec.log_driver,
-            log_opts=dict(spec.log_opts),
-            wait=args.wait_healthy,
-            wait_timeout=args.ready_timeout if args.wait_healthy else None,
+            # The network resource's name: Pulumi orders the network before the container.
+            **container_inputs(spec, args.network.name, wait=args.wait_healthy, timeout=args.ready_timeout),
             opts=on_host,
         )
 

@@ -55,7 +55,14 @@ from components.config.defaults import (
 )
 from components.config.errors import refuse_arguments
 from components.proxy.nginx import CHAIN_NAME, KEY_NAME, TLS_MOUNT, NginxSite, render_nginx_conf
-from components.server.spec import LABEL_PREFIX, BindMount, HealthCheck, NetworkAttachment, PortMapping
+from components.server.spec import (
+    LABEL_PREFIX,
+    BindMount,
+    HealthCheck,
+    NetworkAttachment,
+    PortMapping,
+    run_flags,
+)
 
 __all__ = [
     "CHAIN_FILE",
@@ -218,28 +225,7 @@ def docker_run_args(spec: ProxySpec) -> list[str]:
     """``docker run`` argv equivalent to the container the component declares (for tests and humans)."""
     argv = ["docker", "run", "--detach", "--name", spec.name, "--restart", spec.restart,
             "--stop-signal", spec.stop_signal]
-    for port in spec.ports:
-        host = ""
-        if port.ip:
-            host = f"[{port.ip}]:" if ":" in port.ip else f"{port.ip}:"
-        argv += ["--publish", f"{host}{port.external}:{port.internal}/tcp"]
-    for mount in spec.mounts:
-        options = ["ro" if mount.read_only else "rw"]
-        if mount.selinux_relabel:
-            options.append(mount.selinux_relabel)
-        argv += ["--volume", f"{mount.host_path}:{mount.container_path}:{','.join(options)}"]
-    for net in spec.networks:
-        argv += ["--network", net.name]
-        for alias in net.aliases:
-            argv += ["--network-alias", alias]
-    hc = spec.healthcheck
-    argv += ["--health-cmd", hc.test[1], "--health-interval", hc.interval, "--health-timeout", hc.timeout,
-             "--health-retries", str(hc.retries), "--health-start-period", hc.start_period]
-    for key, value in spec.labels:
-        argv += ["--label", f"{key}={value}"]
-    argv += ["--log-driver", spec.log_driver]
-    for key, value in spec.log_opts:
-        argv += ["--log-opt", f"{key}={value}"]
+    argv += run_flags(spec)
     argv.append(spec.image)
     argv += list(spec.command)
     return argv

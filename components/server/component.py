@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
@@ -22,9 +23,9 @@ from components.config.defaults import (
     PROXY_NETWORK,
 )
 from components.config.model import ReplicaConfig, StackConfig
-from components.server.spec import CONTAINER_PORT, PASSWORD_ENV, ContainerSpec, container_spec
+from components.server.spec import CONTAINER_PORT, PASSWORD_ENV, ContainerSpec, RunnableSpec, container_spec
 
-__all__ = ["DEFAULT_DATA_DIR", "DevpiServer", "ServerArgs"]
+__all__ = ["DEFAULT_DATA_DIR", "DevpiServer", "ServerArgs", "container_inputs"]
 
 COMPONENT_TYPE = "devpi-registry:server:DevpiServer"
 
@@ -107,6 +108,36 @@ class ServerArgs:
             network=PROXY_NETWORK if config.proxied else None,
             bind_address=LOOPBACK if config.proxied else None,
         )
+
+
+def container_inputs(spec: RunnableSpec, network: pulumi.Input[str] | None, *, wait: bool,
+                     timeout: int) -> dict[str, Any]:
+    """The ``docker.Container`` inputs every container of the stack (devpi, the proxy) shares:
+    restart policy, ports, mounts, networks, healthcheck, labels, logging and the healthy wait.
+
+    ``network``: the network resource's name Output for the spec's attachments, so Pulumi creates
+    the network before the container (None: the spec's names as they are)."""
+    hc = spec.healthcheck
+    return {
+        "restart": spec.restart,
+        "must_run": True,
+        "ports": [docker.ContainerPortArgs(internal=p.internal, external=p.external, ip=p.ip, protocol="tcp")
+                  for p in spec.ports],
+        "volumes": [docker.ContainerVolumeArgs(host_path=m.host_path, container_path=m.container_path,
+                                               selinux_relabel=m.selinux_relabel, read_only=m.read_only)
+                    for m in spec.mounts],
+        "networks_advanced": [docker.ContainerNetworksAdvancedArgs(
+            name=network if network is not None else n.name, aliases=list(n.aliases) or None)
+            for n in spec.networks] or None,
+        "healthcheck": docker.ContainerHealthcheckArgs(
+            tests=list(hc.test), interval=hc.interval, timeout=hc.timeout, retries=hc.retries,
+            start_period=hc.start_period),
+        "labels": [docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels],
+        "log_driver": spec.log_driver,
+        "log_opts": dict(spec.log_opts),
+        "wait": wait,
+        "wait_timeout": timeout if wait else None,
+    }
 
 
 def _password_env(password: str) -> str:
@@ -194,35 +225,16 @@ class DevpiServer(pulumi.ComponentResource):
                 raise ValueError(f"{name}: a primary needs initial_root_password (DEVPI_PASSWORD)")
             # Still a secret after apply (apply on a secret Output yields a secret Output).
             envs.append(pulumi.Output.secret(args.initial_root_password).apply(_password_env))
-        hc = spec.healthcheck
         self.container = docker.Container(
             f"{name}-container",
             name=spec.name,
             # The image id: a re-pulled or upgraded image replaces the container.
             image=self.remote_image.image_id,
-            restart=spec.restart,
-            must_run=True,
-            ports=[docker.ContainerPortArgs(internal=p.internal, external=p.external, ip=p.ip, protocol="tcp")
-                   for p in spec.ports],
-            volumes=[docker.ContainerVolumeArgs(host_path=m.host_path, container_path=m.container_path,
-                                                selinux_relabel=m.selinux_relabel, read_only=m.read_only)
-                     for m in spec.mounts],
             envs=envs,
             # a replica runs devpi-init as a replica and devpi-server itself, never the image's entrypoint
             entrypoints=list(spec.entrypoint) or None,
-            networks_advanced=[docker.ContainerNetworksAdvancedArgs(
-                name=network_name if network_name is not None and n.name == args.network else n.name,
-                aliases=list(n.aliases)) for n in spec.networks] or None,
-            healthcheck=docker.ContainerHealthcheckArgs(
-                tests=list(hc.test), interval=hc.interval, timeout=hc.timeout, retries=hc.retries,
-                start_period=hc.start_period,
-            ),
             command=list(spec.command) or None,
-            labels=[docker.ContainerLabelArgs(label=k, value=v) for k, v in spec.labels],
-            log_driver=spec.log_driver,
-            log_opts=dict(spec.log_opts),
-            wait=args.wait_healthy,
-            wait_timeout=args.ready_timeout if args.wait_healthy else None,
+            **container_inputs(spec, network_name, wait=args.wait_healthy, timeout=args.ready_timeout),
             opts=pulumi.ResourceOptions.merge(on_host, pulumi.ResourceOptions(
                 # envs carries DEVPI_PASSWORD: keep the whole list secret in the state.
                 additional_secret_outputs=["envs"] if spec.secret_env else None,

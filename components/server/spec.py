@@ -32,7 +32,7 @@ Replication (docs/replicas.md, checked against devpi-server 6.20.3 itself):
 - a primary that serves replicas must run with ``--role primary``: the default role ``auto`` keeps
   an initialised server ``standalone``, which answers every ``/+changelog`` request with 403
   "Replication protocol disabled" (``devpi_server.replica.PrimaryChangelogRequest.verify_primary``).
-  ``serves_replicas`` adds it; without replicas the primary's command stays as it was;
+  ``serves_replicas`` adds it, only when replicas are declared;
 - a replica (``primary_url`` set) must never run the image's entrypoint: on an empty folder it runs
   ``devpi-init`` as a standalone server with root's password, and devpi then refuses ever to run
   that folder as a replica ("cannot run as replica, was previously run as standalone"). Its
@@ -83,11 +83,13 @@ __all__ = [
     "HealthCheck",
     "NetworkAttachment",
     "PortMapping",
+    "RunnableSpec",
     "container_spec",
     "docker_run_args",
     "floating_tag",
     "primary_url_problem",
     "replica_argv",
+    "run_flags",
 ]
 
 CONTAINER_PORT = 3141
@@ -362,6 +364,57 @@ def _private_env_file(spec: ContainerSpec, password_env_file: str | os.PathLike[
     return path
 
 
+class RunnableSpec(Protocol):
+    """What every container spec of the stack (devpi, the proxy) has in common."""
+
+    @property
+    def restart(self) -> str: ...
+    @property
+    def ports(self) -> tuple[PortMapping, ...]: ...
+    @property
+    def mounts(self) -> tuple[BindMount, ...]: ...
+    @property
+    def networks(self) -> tuple[NetworkAttachment, ...]: ...
+    @property
+    def healthcheck(self) -> HealthCheck: ...
+    @property
+    def labels(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def log_driver(self) -> str: ...
+    @property
+    def log_opts(self) -> tuple[tuple[str, str], ...]: ...
+
+
+def run_flags(spec: RunnableSpec) -> list[str]:
+    """The ``docker run`` flags for ports, mounts, networks, healthcheck, labels and logging: the
+    part of the argv every container spec shares (each spec adds its own name, env and command)."""
+    argv: list[str] = []
+    for port in spec.ports:
+        host = ""
+        if port.ip:
+            host = f"[{port.ip}]:" if ":" in port.ip else f"{port.ip}:"
+        argv += ["--publish", f"{host}{port.external}:{port.internal}/tcp"]
+    for mount in spec.mounts:
+        options = ["ro" if mount.read_only else "rw"]
+        if mount.selinux_relabel:
+            options.append(mount.selinux_relabel)
+        argv += ["--volume", f"{mount.host_path}:{mount.container_path}:{','.join(options)}"]
+    for net in spec.networks:
+        argv += ["--network", net.name]
+        for alias in net.aliases:
+            argv += ["--network-alias", alias]
+    hc = spec.healthcheck
+    if hc.test[0] != "CMD-SHELL":
+        raise ValueError(f"docker run only takes shell healthchecks, got {hc.test[0]}")
+    argv += ["--health-cmd", hc.test[1], "--health-interval", hc.interval, "--health-timeout", hc.timeout,
+             "--health-retries", str(hc.retries), "--health-start-period", hc.start_period]
+    argv += [word for key, value in spec.labels for word in ("--label", f"{key}={value}")]
+    argv += ["--log-driver", spec.log_driver]
+    for key, value in spec.log_opts:
+        argv += ["--log-opt", f"{key}={value}"]
+    return argv
+
+
 def docker_run_args(spec: ContainerSpec, password_env_file: str | os.PathLike[str] | None = None) -> list[str]:
     """``docker run`` argv equivalent to the container the component declares (for tests and humans).
 
@@ -374,33 +427,11 @@ def docker_run_args(spec: ContainerSpec, password_env_file: str | os.PathLike[st
     if spec.entrypoint:
         # docker run takes one entrypoint word; the rest of it goes before the command
         argv += ["--entrypoint", spec.entrypoint[0]]
-    for port in spec.ports:
-        host = f"{port.ip}:" if port.ip else ""
-        if port.ip and ":" in port.ip:
-            host = f"[{port.ip}]:"
-        argv += ["--publish", f"{host}{port.external}:{port.internal}/tcp"]
-    for mount in spec.mounts:
-        options = ["ro" if mount.read_only else "rw"]
-        if mount.selinux_relabel:
-            options.append(mount.selinux_relabel)
-        argv += ["--volume", f"{mount.host_path}:{mount.container_path}:{','.join(options)}"]
-    for net in spec.networks:
-        argv += ["--network", net.name]
-        for alias in net.aliases:
-            argv += ["--network-alias", alias]
+    argv += run_flags(spec)
     for item in spec.env_list():
         argv += ["--env", item]
     if path is not None:
         argv += ["--env-file", str(path)]
-    hc = spec.healthcheck
-    if hc.test[0] != "CMD-SHELL":
-        raise ValueError(f"docker run only takes shell healthchecks, got {hc.test[0]}")
-    argv += ["--health-cmd", hc.test[1], "--health-interval", hc.interval, "--health-timeout", hc.timeout,
-             "--health-retries", str(hc.retries), "--health-start-period", hc.start_period]
-    argv += [word for key, value in spec.labels for word in ("--label", f"{key}={value}")]
-    argv += ["--log-driver", spec.log_driver]
-    for key, value in spec.log_opts:
-        argv += ["--log-opt", f"{key}={value}"]
     argv.append(spec.image)
     argv += [*spec.entrypoint[1:], *spec.command]
     return argv
