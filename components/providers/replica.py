@@ -23,12 +23,9 @@ TLS verification. No stack configuration: everything comes from the inputs.
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -105,43 +102,31 @@ def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-@contextlib.contextmanager
-def _verify(ca_bundle: str | None) -> Iterator[str | bool]:
-    """``requests``' verify: True, or a private temporary file holding ``ca_bundle``."""
-    if not ca_bundle:
-        yield True
-        return
-    fd, path = tempfile.mkstemp(prefix="devpi-ca-", suffix=".pem")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(ca_bundle)
-        yield path
-    finally:
-        Path(path).unlink()
+def _status(url: str, ca_bundle: str | None, timeout: float) -> dict[str, Any]:
+    """GET /+status once (proving the URL is devpi's root first); raises DevpiError.
 
-
-def _status(url: str, verify: str | bool, timeout: float) -> dict[str, Any]:
-    """GET /+status once (proving the URL is devpi's root first); raises DevpiError."""
+    The CA goes to the client, which passes it on every request: a session's ``verify`` would lose
+    to an exported ``REQUESTS_CA_BUNDLE`` (requests prefers the environment over the session)."""
     session = make_session(RetryPolicy(attempts=0))
-    session.verify = verify
     try:
-        with DevpiClient(url, session=session, state=ClientState(), timeout=timeout) as client:
+        with DevpiClient(url, session=session, state=ClientState(), timeout=timeout, ca_bundle=ca_bundle,
+                         ca_label="the stack's tls.caBundle" if ca_bundle else None) as client:
             return client.status()
     finally:
         session.close()
 
 
-def replica_state(replica_url: str, primary_url: str, verify: str | bool = True,
+def replica_state(replica_url: str, primary_url: str, ca_bundle: str | None = None,
                   timeout: float = REQUEST_TIMEOUT) -> ReplicaState:
     """Observe the replica, then the primary (so a busy primary can only make the lag look larger).
 
     Raises DevpiError when the replica does not answer; an unreachable primary is tolerated (the
     replica's own view of the primary's serial is used).
     """
-    replica = _status(replica_url, verify, timeout)
+    replica = _status(replica_url, ca_bundle, timeout)
     primary: dict[str, Any] = {}
     with contextlib.suppress(DevpiError):
-        primary = _status(primary_url, verify, timeout)
+        primary = _status(primary_url, ca_bundle, timeout)
     primary_serial = _int(primary.get("serial"))
     heard = _int(replica.get("primary-serial"))
     if primary_serial is None:
@@ -166,27 +151,27 @@ def wait_replica(replica_url: str, primary_url: str, *, max_lag: int, ready_time
     """Poll until the replica is ready (see :meth:`ReplicaState.problem`) or ``ready_timeout`` passes."""
     deadline = clock() + ready_timeout
     last: str = "it never answered"
-    with _verify(ca_bundle) as verify:
-        while True:
-            left = deadline - clock()
-            try:
-                state = replica_state(replica_url, primary_url, verify, timeout=max(0.5, min(REQUEST_TIMEOUT, left)))
-            except NotDevpiError as exc:
-                raise ReplicaNotReadyError(f"replica {replica_url} is not devpi-server's root: {exc}") from exc
-            except DevpiError as exc:
-                last = f"it does not answer ({exc})"
-            else:
-                problem = state.problem(max_lag)
-                if problem is None:
-                    return state
-                last = problem
-                if (state.role is not None and state.role != "REPLICA") or "not this primary" in problem:
-                    raise ReplicaNotReadyError(f"replica {replica_url}: {problem}")
-            if clock() >= deadline:
-                raise ReplicaNotReadyError(
-                    f"replica {replica_url} was not ready after {ready_timeout:g} s (primary {primary_url}): {last}"
-                )
-            sleep(min(interval, max(deadline - clock(), 0)))
+    while True:
+        left = deadline - clock()
+        try:
+            state = replica_state(replica_url, primary_url, ca_bundle,
+                                  timeout=max(0.5, min(REQUEST_TIMEOUT, left)))
+        except NotDevpiError as exc:
+            raise ReplicaNotReadyError(f"replica {replica_url} is not devpi-server's root: {exc}") from exc
+        except DevpiError as exc:
+            last = f"it does not answer ({exc})"
+        else:
+            problem = state.problem(max_lag)
+            if problem is None:
+                return state
+            last = problem
+            if (state.role is not None and state.role != "REPLICA") or "not this primary" in problem:
+                raise ReplicaNotReadyError(f"replica {replica_url}: {problem}")
+        if clock() >= deadline:
+            raise ReplicaNotReadyError(
+                f"replica {replica_url} was not ready after {ready_timeout:g} s (primary {primary_url}): {last}"
+            )
+        sleep(min(interval, max(deadline - clock(), 0)))
 
 
 class DevpiReplicaReadyProvider(ResourceProvider):
@@ -225,13 +210,12 @@ class DevpiReplicaReadyProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         inputs = {k: props.get(k) for k in INPUTS}
         outs: dict[str, Any] = {**inputs, **dict.fromkeys(STATE_OUTPUTS)}
-        with _verify(props.get("ca_bundle")) as verify:
-            try:
-                state = replica_state(str(props["replica_url"]), str(props["primary_url"]), verify)
-            except DevpiError:
-                pass  # unreachable now: a refresh reports unknown serials, it does not fail
-            else:
-                outs.update(serial=state.serial, primary_serial=state.primary_serial, lag=state.lag)
+        try:
+            state = replica_state(str(props["replica_url"]), str(props["primary_url"]), props.get("ca_bundle") or None)
+        except DevpiError:
+            pass  # unreachable now: a refresh reports unknown serials, it does not fail
+        else:
+            outs.update(serial=state.serial, primary_serial=state.primary_serial, lag=state.lag)
         return ReadResult(id_=id_, outs=outs, inputs=inputs)
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
