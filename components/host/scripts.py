@@ -1,5 +1,9 @@
 # ruff: noqa: E501  -- the embedded bash keeps each message a person reads on one line
-"""Bash scripts that prepare the RHEL 8 host, rendered by pure functions.
+"""Bash scripts that prepare the RHEL 8 host, rendered by pure functions, and the plan of steps.
+
+What every script shares is in :mod:`components.host.bash`; the steps that write files from stdin
+(secret, proxy files) render in :mod:`components.host.files`. Their names are re-exported here, so
+this module stays the one entry point of the host scripts.
 
 Every script here is handed verbatim to pulumi-command (``remote.Command``), and the tests run the
 very same text over a real SSH connection, so what is tested is what runs. Rules every script keeps:
@@ -16,18 +20,42 @@ script is wrapped as ``bash -c '<script>'`` by :func:`as_command`.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import posixpath
-import re
-import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from components.config import rules
 from components.config.defaults import DEFAULT_DATA_DIR, DEFAULT_PORT, DEFAULT_PROXY_CONTAINER_NAME
 from components.config.errors import refuse_arguments
+from components.host.bash import (
+    Privilege,
+    as_command,
+    assign,
+    assign_array,
+    fcontext_spec,
+    header,
+    report,
+    script_hash,
+)
+from components.host.files import (
+    CA_FILE_MODE,
+    CA_FILE_NAME,
+    PAYLOAD_END,
+    PAYLOAD_HEADER,
+    RELOAD_PENDING,
+    SECRET_FILE_MODE,
+    SECRET_FILE_NAME,
+    TLS_KEY_FILE,
+    TLS_KEY_MODE,
+    FileSpec,
+    file_mode_problem,
+    file_path_problem,
+    files_payload,
+    proxy_file_specs,
+    render_remove_files,
+    render_write_files,
+    secret_file_specs,
+)
 
 __all__ = [
     "CA_FILE_MODE",
@@ -77,91 +105,6 @@ SUPPORTED_OS = {
     "ol": "Oracle Linux",
 }
 
-_REGEX_SPECIAL = re.compile(r"([\\.^$*+?()\[\]{}|])")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Privilege:
-    """How privileged commands run: directly (SSH user is root) or through a sudo prefix."""
-
-    sudo: bool = False
-    sudo_command: str = "sudo -n"
-
-    def as_root_function(self) -> str:
-        """The bash ``as_root`` helper every script defines."""
-        if not self.sudo:
-            return 'as_root() { "$@"; }'
-        refuse_arguments("Privilege", [("sudo_command", self.sudo_command,
-                                        rules.sudo_command_problem(self.sudo_command))])
-        words = shlex.split(self.sudo_command)
-        return "as_root() { " + " ".join(shlex.quote(w) for w in words) + ' "$@"; }'
-
-
-def _header(step: str, privilege: Privilege) -> str:
-    # sbin folders appended (not prepended) so getenforce/semanage/restorecon are found for a sudo
-    # user whose PATH lacks them, while anything earlier on PATH still wins.
-    return (
-        "# devpi-registry host step: " + step + " (rendered by components/host/scripts.py)\n"
-        "set -euo pipefail\n"
-        'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"\n'
-        "export PATH\n"
-        + privilege.as_root_function() + "\n"
-    )
-
-
-def _assign(name: str, value: str) -> str:
-    """``name='value'``: a config value as one literal shell word (never expanded)."""
-    line = f"{name}={shlex.quote(value)}\n"
-    if "$" in value or "`" in value:
-        # shellcheck would suspect a forgotten expansion; here the literal text is the point
-        return "# shellcheck disable=SC2016\n" + line
-    return line
-
-
-def _assign_array(name: str, values: Sequence[str]) -> str:
-    """``name=('a' 'b')``: a bash array of literal words (each quoted, never expanded)."""
-    line = f"{name}=(" + " ".join(shlex.quote(v) for v in values) + ")\n"
-    if any("$" in v or "`" in v for v in values):
-        return "# shellcheck disable=SC2016\n" + line
-    return line
-
-
-def _report(unchanged: str, changed: str) -> str:
-    """The closing lines every step shares: say "nothing changed" on an idempotent re-run, else list
-    the ``changes`` array the script collected after the ``changed`` prefix (both are shell text)."""
-    return (
-        'if [ "${#changes[@]}" -eq 0 ]; then\n'
-        f'  echo "{unchanged}"\n'
-        "else\n"
-        "  summary=$(printf '%s; ' \"${changes[@]}\")\n"
-        f'  echo "{changed}${{summary%; }}"\n'
-        "fi\n"
-    )
-
-
-def as_command(script: str) -> str:
-    """The command string for pulumi-command: ``bash -c '<script>'``, whatever the login shell is."""
-    return "bash -c " + shlex.quote(script)
-
-
-def script_hash(*scripts: str) -> str:
-    """A stable digest of rendered scripts, used as ``triggers`` so a changed script re-runs."""
-    digest = hashlib.sha256()
-    for script in scripts:
-        digest.update(script.encode())
-        digest.update(b"\0")
-    return digest.hexdigest()
-
-
-def fcontext_spec(data_dir: str) -> str:
-    """The SELinux file-context regex for the folder and everything below it.
-
-    ``semanage fcontext`` takes a regular expression, so characters like ``.`` in the path are
-    escaped; ``(/.*)?`` makes the rule cover the folder's contents too.
-    """
-    return _REGEX_SPECIAL.sub(r"\\\1", data_dir) + "(/.*)?"
-
-
 # --------------------------------------------------------------------------------------------- preflight
 
 def render_preflight(*, user: str, privilege: Privilege, firewall_when_inactive: FirewallWhenInactive) -> str:
@@ -175,7 +118,7 @@ def render_preflight(*, user: str, privilege: Privilege, firewall_when_inactive:
     supported_names = ", ".join(SUPPORTED_OS[k] for k in ("rocky", "almalinux", "centos", "ol"))
     sudo_check = ""
     if privilege.sudo:
-        sudo_check = f"""{_assign("sudo_cmd", privilege.sudo_command)}if as_root true 2>/dev/null; then
+        sudo_check = f"""{assign("sudo_cmd", privilege.sudo_command)}if as_root true 2>/dev/null; then
   fact "privileges: $ssh_user runs root commands through $sudo_cmd"
 else
   problem "sudo: user $ssh_user cannot run root commands through '$sudo_cmd' (over SSH nobody can type a password); allow it without a password (NOPASSWD in /etc/sudoers.d) or connect as root"
@@ -191,7 +134,7 @@ fi
         else 'fact "firewalld: not running ($fw_state); the devpi port will NOT be opened'
         ' (firewallWhenInactive=skip)"'
     )
-    return _header("preflight", privilege) + f"""{_assign("ssh_user", user)}{_assign("supported_ids", supported)}problems=()
+    return header("preflight", privilege) + f"""{assign("ssh_user", user)}{assign("supported_ids", supported)}problems=()
 facts=()
 problem() {{ problems+=("$1"); }}
 fact() {{ facts+=("$1"); }}
@@ -291,7 +234,7 @@ def render_data_dir(*, data_dir: str, uid: int, gid: int, privilege: Privilege) 
     Only the folder itself is chmod/chowned, not its contents: those belong to devpi-server inside
     the container and a recursive chown could break a running server.
     """
-    return _header("data folder", privilege) + f"""{_assign("dir", data_dir)}{_assign("owner", f"{uid}:{gid}")}changes=()
+    return header("data folder", privilege) + f"""{assign("dir", data_dir)}{assign("owner", f"{uid}:{gid}")}changes=()
 if as_root test -e "$dir" && ! as_root test -d "$dir"; then
   echo "data folder: $dir exists but is not a directory; move it away or choose another dataDir" >&2
   exit 1
@@ -310,15 +253,15 @@ if [ "$current_owner" != "$owner" ]; then
   as_root chown -- "$owner" "$dir"
   changes+=("owner $current_owner -> $owner")
 fi
-""" + _report("data folder $dir: nothing changed (directory, mode 700, owner $owner)", "data folder $dir: changed: ")
+""" + report("data folder $dir: nothing changed (directory, mode 700, owner $owner)", "data folder $dir: changed: ")
 
 
 def render_data_dir_delete(*, data_dir: str, purge: bool, privilege: Privilege) -> str:
     """On destroy: keep the data folder (default), or delete it when ``purgeDataOnDestroy`` is set."""
     if not purge:
-        return _header("data folder (destroy)", privilege) + f"""{_assign("dir", data_dir)}echo "data folder $dir: kept (purgeDataOnDestroy is false); the packages in it survive destroy"
+        return header("data folder (destroy)", privilege) + f"""{assign("dir", data_dir)}echo "data folder $dir: kept (purgeDataOnDestroy is false); the packages in it survive destroy"
 """
-    return _header("data folder (destroy, purge)", privilege) + f"""{_assign("dir", data_dir)}if as_root test -e "$dir"; then
+    return header("data folder (destroy, purge)", privilege) + f"""{assign("dir", data_dir)}if as_root test -e "$dir"; then
   as_root rm -rf --one-file-system -- "$dir"
   echo "data folder $dir: deleted with everything in it (purgeDataOnDestroy is true)"
 else
@@ -351,7 +294,7 @@ def render_selinux(*, data_dir: str, privilege: Privilege) -> str:
     is added (``-a``) or modified (``-m``) only when needed, and ``restorecon`` runs only when a
     dry run shows files to relabel. Skipped with a reason when SELinux is absent or disabled.
     """
-    return _header("selinux", privilege) + f"""{_assign("dir", data_dir)}{_assign("spec", fcontext_spec(data_dir))}{_SELINUX_PROLOGUE}changes=()
+    return header("selinux", privilege) + f"""{assign("dir", data_dir)}{assign("spec", fcontext_spec(data_dir))}{_SELINUX_PROLOGUE}changes=()
 current=$(as_root semanage fcontext -l -C | SPEC="$spec" awk '$1 == ENVIRON["SPEC"] {{ print $NF }}')
 case "$current" in
   *:container_file_t:*) ;;
@@ -370,15 +313,15 @@ if [ -n "$pending" ]; then
   changes+=("relabelled files")
 fi
 as_root matchpathcon -V -- "$dir"
-""" + _report("selinux ($selinux_mode): $dir already labelled container_file_t; nothing changed", "selinux ($selinux_mode): $dir: ")
+""" + report("selinux ($selinux_mode): $dir already labelled container_file_t; nothing changed", "selinux ($selinux_mode): $dir: ")
 
 
 def render_selinux_delete(*, data_dir: str, purge: bool, privilege: Privilege) -> str:
     """On destroy: keep the label rule while the data is kept; remove the rule when purging."""
     if not purge:
-        return _header("selinux (destroy)", privilege) + f"""{_assign("dir", data_dir)}echo "selinux: file-context rule for $dir kept, like the data folder (purgeDataOnDestroy is false)"
+        return header("selinux (destroy)", privilege) + f"""{assign("dir", data_dir)}echo "selinux: file-context rule for $dir kept, like the data folder (purgeDataOnDestroy is false)"
 """
-    return _header("selinux (destroy, purge)", privilege) + f"""{_assign("dir", data_dir)}{_assign("spec", fcontext_spec(data_dir))}{_SELINUX_PROLOGUE}current=$(as_root semanage fcontext -l -C | SPEC="$spec" awk '$1 == ENVIRON["SPEC"] {{ print $NF }}')
+    return header("selinux (destroy, purge)", privilege) + f"""{assign("dir", data_dir)}{assign("spec", fcontext_spec(data_dir))}{_SELINUX_PROLOGUE}current=$(as_root semanage fcontext -l -C | SPEC="$spec" awk '$1 == ENVIRON["SPEC"] {{ print $NF }}')
 if [ -n "$current" ]; then
   as_root semanage fcontext -d "$spec"
   echo "selinux: file-context rule for $dir removed"
@@ -388,297 +331,6 @@ fi
 """
 
 
-# --------------------------------------------------------------------------------------------- files on stdin
-
-#: first line of every payload: what follows, in which version of the format
-PAYLOAD_HEADER = "devpi-registry-files 1"
-#: last line: a payload cut short (a dropped connection) is never taken as complete
-PAYLOAD_END = "end"
-#: devpi's --secretfile below ``secret_dir`` (components/server/spec.py mounts the folder read-only)
-SECRET_FILE_NAME = "secret"  # noqa: S105 - the file's name, not a secret
-#: devpi-server refuses a secret file readable by group or others, or in a group/world-writable folder
-SECRET_FILE_MODE = 0o600
-#: the private CA a replica trusts for an https primary (components/server/spec.py CA_FILE)
-CA_FILE_NAME = "ca.pem"
-CA_FILE_MODE = 0o644
-#: the TLS private key below the proxy folder; assumed to match components/proxy/spec.py
-TLS_KEY_FILE = "tls/key.pem"
-TLS_KEY_MODE = 0o600
-#: left in the proxy folder while a reload is owed (written, but nginx not reloaded yet)
-RELOAD_PENDING = ".reload-pending"
-
-_NAME_SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
-
-
-def file_path_problem(path: object) -> str | None:
-    """A file below a managed folder: relative, made of plain names (no ``.``/``..``, no hidden files)."""
-    if not isinstance(path, str) or not path or path.startswith("/") or \
-            not all(_NAME_SEGMENT.fullmatch(part) for part in path.split("/")):
-        return ("must be a relative path of plain names (letters, digits, '_', '.', '-', not starting "
-                "with '.' or '-'), such as tls/key.pem")
-    return None
-
-
-def file_mode_problem(mode: object) -> str | None:
-    """A file mode the owner can read and only the owner can write (0600, 0644, 0400…)."""
-    if isinstance(mode, bool) or not isinstance(mode, int) or not 0 <= mode <= 0o777:
-        return "must be a file mode from 0o000 to 0o777"
-    if mode & 0o022 or not mode & 0o400:
-        return "must be readable by the owner and writable by nobody else (e.g. 0o600 or 0o644)"
-    return None
-
-
-@dataclass(frozen=True)
-class FileSpec:
-    """A file a files step writes: its path below the step's folder and its mode (owner root)."""
-
-    path: str
-    mode: int
-
-    def __post_init__(self) -> None:
-        refuse_arguments("FileSpec", [("path", self.path, file_path_problem(self.path)),
-                                      ("mode", self.mode, file_mode_problem(self.mode))])
-
-
-def files_payload(files: Mapping[str, tuple[str | bytes, int]]) -> str:
-    """The text a files step reads on stdin: a header, one ``path<TAB>mode<TAB>base64`` line per file
-    (sorted, so the same files always give the same payload and no spurious update), an end line.
-
-    Base64 keeps any byte (newlines, tabs) inside one line, and the script decodes it with
-    ``base64 -d`` from a pipe: the content is never a command-line word and never evaluated.
-    """
-    lines = [PAYLOAD_HEADER]
-    for path in sorted(files):
-        content, mode = files[path]
-        FileSpec(path, mode)
-        data = content.encode() if isinstance(content, str) else content
-        lines.append(f"{path}\t{mode:o}\t{base64.b64encode(data).decode()}")
-    lines.append(PAYLOAD_END)
-    return "\n".join(lines) + "\n"
-
-
-def _folders(base_dir: str, files: Sequence[FileSpec]) -> list[str]:
-    """The base folder and every folder between it and the files, parents first."""
-    folders = {base_dir}
-    for spec in files:
-        parts = spec.path.split("/")[:-1]
-        folders |= {posixpath.join(base_dir, *parts[:i]) for i in range(1, len(parts) + 1)}
-    return sorted(folders, key=lambda f: (f.count("/"), f))
-
-
-_LABEL_FOLDER = """if command -v getenforce >/dev/null 2>&1; then
-  selinux_mode=$(getenforce)
-else
-  selinux_mode="not present"
-fi
-case "$selinux_mode" in
-  Enforcing|Permissive)
-    current=$(as_root semanage fcontext -l -C | SPEC="$spec" awk '$1 == ENVIRON["SPEC"] { print $NF }')
-    case "$current" in
-      *:container_file_t:*) ;;
-      "")
-        as_root semanage fcontext -a -t container_file_t "$spec"
-        changes+=("added file-context rule container_file_t")
-        ;;
-      *)
-        as_root semanage fcontext -m -t container_file_t "$spec"
-        changes+=("changed file-context rule from $current")
-        ;;
-    esac
-    pending=$(as_root restorecon -R -n -v -- "$dir")
-    if [ -n "$pending" ]; then
-      as_root restorecon -R -v -- "$dir" >/dev/null
-      changes+=("relabelled $dir")
-    fi
-    ;;
-esac
-"""
-
-_READ_PAYLOAD = """fail() {
-  echo "$step: $1" >&2
-  exit 1
-}
-# Read and check the whole payload before touching anything: a payload cut short, or one not meant
-# for this step, changes nothing. Only paths and modes are ever printed, never content.
-declare -A content=()
-header=""
-IFS= read -r header || true
-if [ "$header" != "$payload_header" ]; then
-  fail "stdin does not start with '$payload_header' (no payload was sent?); nothing changed"
-fi
-complete=no
-line_no=1
-while IFS=$'\\t' read -r rel mode data rest; do
-  line_no=$((line_no + 1))
-  if [ "$rel" = "$payload_end" ] && [ -z "$mode" ]; then
-    complete=yes
-    break
-  fi
-  expected=""
-  for i in "${!want_paths[@]}"; do
-    if [ "${want_paths[$i]}" = "$rel" ]; then expected=${want_modes[$i]}; fi
-  done
-  if [ -z "$expected" ]; then
-    fail "payload line $line_no names a file this step does not write; nothing changed"
-  fi
-  if [ "$mode" != "$expected" ] || [ -n "$rest" ]; then
-    fail "$rel: payload entry malformed (mode '$mode', this step writes mode $expected); nothing changed"
-  fi
-  case "$data" in
-    *[!A-Za-z0-9+/=]*) fail "$rel: content is not base64; nothing changed" ;;
-  esac
-  if [ -n "${content[$rel]+set}" ]; then
-    fail "$rel: named twice in the payload; nothing changed"
-  fi
-  content[$rel]=$data
-done
-if [ "$complete" != yes ]; then
-  fail "the payload ends before its '$payload_end' line (connection cut?); nothing changed"
-fi
-declare -A sums=()
-for rel in "${want_paths[@]}"; do
-  if [ -z "${content[$rel]+set}" ]; then
-    fail "$rel: missing from the payload; nothing changed"
-  fi
-  if ! sum=$(printf '%s' "${content[$rel]}" | base64 -d 2>/dev/null | sha256sum); then
-    fail "$rel: content is not valid base64; nothing changed"
-  fi
-  sums[$rel]=${sum%% *}
-done
-"""
-
-_MAKE_FOLDERS = """for folder in "${folders[@]}"; do
-  if as_root test -e "$folder" && ! as_root test -d "$folder"; then
-    fail "$folder exists but is not a directory; move it away"
-  fi
-  if ! as_root test -d "$folder"; then
-    as_root mkdir -p -- "$folder"
-    changes+=("created $folder")
-  fi
-  mode=$(as_root stat -L -c %a -- "$folder")
-  if [ "$mode" != 700 ]; then
-    as_root chmod 0700 -- "$folder"
-    changes+=("$folder mode $mode -> 700")
-  fi
-  owner=$(as_root stat -L -c %u:%g -- "$folder")
-  if [ "$owner" != 0:0 ]; then
-    as_root chown 0:0 -- "$folder"
-    changes+=("$folder owner $owner -> 0:0")
-  fi
-done
-"""
-
-_WRITE_FILES = """# Each file: unchanged when content (sha256), mode and owner match; else a temporary file in the same
-# folder gets owner and mode first, then the content, then replaces the file in one rename.
-tmp=""
-cleanup() {
-  if [ -n "$tmp" ]; then as_root rm -f -- "$tmp"; fi
-}
-trap cleanup EXIT
-files_changed=no
-for i in "${!want_paths[@]}"; do
-  rel=${want_paths[$i]}
-  mode=${want_modes[$i]}
-  target="$dir/$rel"
-  have_sum=""
-  have_meta=""
-  if as_root test -f "$target" && ! as_root test -L "$target"; then
-    have_sum=$(as_root sha256sum -- "$target")
-    have_sum=${have_sum%% *}
-    have_meta=$(as_root stat -c '%a %u:%g' -- "$target")
-  fi
-  if [ "$have_sum" = "${sums[$rel]}" ] && [ "$have_meta" = "$mode 0:0" ]; then
-    echo "$step: $target: unchanged"
-    continue
-  fi
-  if [ -z "$have_sum" ]; then
-    what="written"
-  elif [ "$have_sum" = "${sums[$rel]}" ]; then
-    what="mode/owner was $have_meta"
-  else
-    what="content replaced"
-  fi
-  tmp=$(as_root mktemp "${target%/*}/.${target##*/}.XXXXXX")
-  as_root chown 0:0 -- "$tmp"
-  as_root chmod "$mode" -- "$tmp"
-  printf '%s' "${content[$rel]}" | base64 -d | as_root tee -- "$tmp" >/dev/null
-  as_root sync -- "$tmp"
-  as_root mv -f -T -- "$tmp" "$target"
-  tmp=""
-  # shellcheck disable=SC2034  # read by the reload block (proxy files only)
-  files_changed=yes
-  echo "$step: $target: updated ($what; mode $mode, owner root)"
-  changes+=("$rel updated")
-done
-"""
-
-_RELOAD = """# Certificate rotation without restarting devpi: a running proxy re-reads its files on reload. The
-# marker keeps a reload owed when this run fails after writing (the next run then sees no change).
-marker="$dir/$reload_marker"
-if [ "$files_changed" = yes ] || as_root test -e "$marker"; then
-  running=$(as_root docker container inspect --format '{{.State.Running}}' "$container" 2>/dev/null || true)
-  if [ "$running" = true ]; then
-    as_root touch -- "$marker"
-    if ! check=$(as_root docker exec "$container" nginx -t -q 2>&1); then
-      echo "$step: the files are written but nginx in container $container refuses them, so it keeps serving the previous ones: $check" >&2
-      exit 1
-    fi
-    as_root docker exec "$container" nginx -s reload >/dev/null
-    as_root rm -f -- "$marker"
-    changes+=("nginx in $container reloaded")
-  else
-    as_root rm -f -- "$marker"
-    echo "$step: container $container is not running; it reads the files when it starts"
-  fi
-fi
-"""
-
-
-def render_write_files(*, step: str, base_dir: str, files: Sequence[FileSpec], privilege: Privilege,
-                       reload_container: str | None = None) -> str:
-    """Write ``files`` below ``base_dir`` from the payload on stdin (see :func:`files_payload`).
-
-    Folders are mode 0700, owner root, labelled ``container_file_t`` (a persistent ``semanage
-    fcontext`` rule, as for the data folder) when SELinux is on; files are owner root with their
-    mode, written atomically, and reported one by one as "unchanged" or "updated" — never their
-    content. With ``reload_container``: when a file changed and that container runs, ``nginx -t``
-    then ``nginx -s reload`` inside it.
-    """
-    if not files:
-        raise ValueError("a files step needs at least one file")
-    return _header(step, privilege) + (
-        _assign("step", step) + _assign("dir", base_dir) + _assign("spec", fcontext_spec(base_dir))
-        + _assign("payload_header", PAYLOAD_HEADER) + _assign("payload_end", PAYLOAD_END)
-        + _assign_array("want_paths", [f.path for f in files])
-        + _assign_array("want_modes", [f"{f.mode:o}" for f in files])
-        + _assign_array("folders", _folders(base_dir, files))
-        + (_assign("container", reload_container) + _assign("reload_marker", RELOAD_PENDING)
-           if reload_container is not None else "")
-        + "changes=()\n" + _READ_PAYLOAD + _MAKE_FOLDERS + _LABEL_FOLDER + _WRITE_FILES
-        + (_RELOAD if reload_container is not None else "")
-        + _report(f"$step $dir: nothing changed ({len(files)} file(s) as declared)", "$step $dir: changed: ")
-    )
-
-
-def render_remove_files(*, step: str, base_dir: str, files: Sequence[FileSpec], privilege: Privilege,
-                        reload_marker: bool = False) -> str:
-    """On destroy (or before a replace): remove exactly the step's files; folders and the data stay."""
-    names = [f.path for f in files] + ([RELOAD_PENDING] if reload_marker else [])
-    return _header(f"{step} (destroy)", privilege) + (
-        _assign("step", step) + _assign("dir", base_dir) + _assign_array("want_paths", names)
-        + """changes=()
-for rel in "${want_paths[@]}"; do
-  target="$dir/$rel"
-  if as_root test -e "$target" || as_root test -L "$target"; then
-    as_root rm -f -- "$target"
-    changes+=("$rel removed")
-  fi
-done
-""" + _report("$step $dir: no files left to remove; nothing changed (folder kept)",
-              "$step $dir: folder kept, files removed: ")
-    )
-
-
 # --------------------------------------------------------------------------------------------- firewall
 
 def _port_words(ports: Sequence[int]) -> tuple[str, str]:
@@ -686,7 +338,7 @@ def _port_words(ports: Sequence[int]) -> tuple[str, str]:
     the words for messages."""
     specs = [f"{p}/tcp" for p in ports]
     text = ("port " if len(specs) == 1 else "ports ") + ", ".join(specs)
-    return _assign_array("port_specs", specs), text
+    return assign_array("port_specs", specs), text
 
 
 def _firewall_inactive(when_inactive: FirewallWhenInactive, action: str) -> str:
@@ -707,7 +359,7 @@ def _firewall_ports(port: int | None, ports: Sequence[int]) -> tuple[int, ...]:
 
 def _firewall_prologue(ports: Sequence[int], when_inactive: FirewallWhenInactive, action: str) -> str:
     specs, text = _port_words(ports)
-    return f"""{specs}{_assign("ports_text", text)}if command -v firewall-cmd >/dev/null 2>&1; then
+    return f"""{specs}{assign("ports_text", text)}if command -v firewall-cmd >/dev/null 2>&1; then
   fw_state=$(as_root firewall-cmd --state 2>&1 | head -n 1) || true
 else
   fw_state="firewall-cmd not installed"
@@ -725,7 +377,7 @@ def render_firewall(*, port: int | None = None, ports: Sequence[int] = (), when_
     With TLS these are the proxy's ports (443, and 80 for the redirect), otherwise devpi's port.
     """
     chosen = _firewall_ports(port, ports)
-    return _header("firewall", privilege) + _firewall_prologue(chosen, when_inactive, "opened") + """changes=()
+    return header("firewall", privilege) + _firewall_prologue(chosen, when_inactive, "opened") + """changes=()
 for port_spec in "${port_specs[@]}"; do
   if ! as_root firewall-cmd --permanent --query-port="$port_spec" >/dev/null; then
     as_root firewall-cmd --permanent --add-port="$port_spec" >/dev/null
@@ -742,7 +394,7 @@ if [ "$reload" = yes ]; then
   as_root firewall-cmd --reload >/dev/null
   changes+=("reloaded firewalld")
 fi
-""" + _report("firewall: $ports_text already open; nothing changed", "firewall: $ports_text opened: ")
+""" + report("firewall: $ports_text already open; nothing changed", "firewall: $ports_text opened: ")
 
 
 def render_firewall_delete(*, port: int | None = None, ports: Sequence[int] = (),
@@ -753,7 +405,7 @@ def render_firewall_delete(*, port: int | None = None, ports: Sequence[int] = ()
     delete-before-replace): switching to TLS closes 3141, switching back closes 443 and 80.
     """
     chosen = _firewall_ports(port, ports)
-    return _header("firewall (destroy)", privilege) + _firewall_prologue(chosen, when_inactive, "closed") + """changes=()
+    return header("firewall (destroy)", privilege) + _firewall_prologue(chosen, when_inactive, "closed") + """changes=()
 for port_spec in "${port_specs[@]}"; do
   if as_root firewall-cmd --permanent --query-port="$port_spec" >/dev/null; then
     as_root firewall-cmd --permanent --remove-port="$port_spec" >/dev/null
@@ -769,7 +421,7 @@ if [ "$reload" = yes ]; then
   as_root firewall-cmd --reload >/dev/null
   changes+=("reloaded firewalld")
 fi
-""" + _report("firewall: $ports_text already closed; nothing changed", "firewall: $ports_text closed: ")
+""" + report("firewall: $ports_text already closed; nothing changed", "firewall: $ports_text closed: ")
 
 
 # --------------------------------------------------------------------------------------------- the plan
@@ -930,17 +582,3 @@ def _files_step(name: str, create: str, delete: str) -> Step:
     return Step(name=name, create=as_command(create), delete=as_command(delete),
                 trigger=script_hash(create, delete), delete_before_replace=True,
                 update=as_command(create), stdin=name)
-
-
-def secret_file_specs(*, ca_bundle: bool = False) -> tuple[FileSpec, ...]:
-    """The secret step's files: devpi's secret, and the private CA bundle when a replica needs it."""
-    ca = (FileSpec(CA_FILE_NAME, CA_FILE_MODE),) if ca_bundle else ()
-    return (*ca, FileSpec(SECRET_FILE_NAME, SECRET_FILE_MODE))
-
-
-def proxy_file_specs(modes: Mapping[str, int], key_path: str = TLS_KEY_FILE) -> tuple[FileSpec, ...]:
-    """The proxy's files as the plan names them: the plain files' paths and modes, plus the key."""
-    if key_path in modes:
-        raise ValueError(f"{key_path} is the TLS key's path: the key comes separately, as a secret")
-    specs = [FileSpec(path, mode) for path, mode in modes.items()] + [FileSpec(key_path, TLS_KEY_MODE)]
-    return tuple(sorted(specs, key=lambda f: f.path))
