@@ -4,6 +4,7 @@ command, which stands up the `local` stack — a throwaway registry on this mach
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -63,7 +64,12 @@ def run_task(repo: Path, *args: str, env: dict[str, str]) -> subprocess.Complete
 
 def test_tasks_deploy_stands_up_the_local_stack_and_destroy_removes_it(engine: Path, tmp_path: Path) -> None:
     repo = clone(tmp_path / "clone")
-    (repo / ".venv").symlink_to(VENV)  # the set-up's virtualenv (same pyproject.toml: nothing to install)
+    # The set-up's virtualenv, shared: its stamp must say it holds this pyproject.toml, or the clone's
+    # set-up would reinstall into it through the link (scripts then point at the clone's path).
+    stamp = (VENV / ".installed-pyproject").read_text().strip()
+    assert stamp == hashlib.sha256((repo / "pyproject.toml").read_bytes()).hexdigest()[:16], (
+        "the virtualenv was installed for another pyproject.toml: run .ci/setup.d/20-python.sh first")
+    (repo / ".venv").symlink_to(VENV)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
     env.update({"DEVPI_LOCAL_PORT": str(port), "PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}"})
