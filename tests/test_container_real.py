@@ -24,7 +24,7 @@ from components.devpi.client import DevpiClient
 from components.devpi.errors import AuthenticationError, NotFoundError
 from components.server.component import ServerArgs
 from components.server.spec import SERVER_DIR, BindMount, ContainerSpec, container_spec, docker_run_args
-from tests.fixtures.docker import DockerEngine
+from tests.fixtures.docker import DockerEngine, wait_health
 from tests.support import free_port, make_wheel
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -134,18 +134,6 @@ def seed_package(root: DevpiClient, tmp_path: Path) -> tuple[str, str]:
     return "alice/dev", sha
 
 
-def wait_health(c: Containers, name: str, timeout: float = 60.0) -> str:
-    """The healthcheck's verdict once it has one (the first check runs one interval after start)."""
-    deadline = time.monotonic() + timeout
-    status = "?"
-    while time.monotonic() < deadline:
-        state = c.inspect(name)["State"]
-        assert isinstance(state, dict)
-        status = str((state.get("Health") or {}).get("Status"))
-        if status in ("healthy", "unhealthy"):
-            return status
-        time.sleep(0.5)
-    return status
 
 
 class TestImageContract:

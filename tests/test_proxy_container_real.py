@@ -45,7 +45,7 @@ from components.proxy.spec import (
 from components.server.component import ServerArgs
 from components.server.spec import CONTAINER_PORT, NETWORK_ALIAS, ContainerSpec, container_spec
 from components.server.spec import docker_run_args as server_run_args
-from tests.fixtures.docker import DockerEngine
+from tests.fixtures.docker import DockerEngine, wait_health
 from tests.fixtures.nginx import write_replacing
 from tests.fixtures.tls import Issued, TestCA
 from tests.support import free_port, make_wheel, missing_fixture
@@ -123,17 +123,6 @@ def wait_https(url: str, ca: Path, what: str, logs: Callable[[], str]) -> None:
     raise AssertionError(f"{what} not ready: {last}\n{logs()[-3000:]}")
 
 
-def wait_health(deployed: Deployed, name: str, timeout: float = 60.0) -> str:
-    deadline = time.monotonic() + timeout
-    status = "?"
-    while time.monotonic() < deadline:
-        state = deployed.inspect(name)["State"]
-        assert isinstance(state, dict)
-        status = str((state.get("Health") or {}).get("Status"))
-        if status in ("healthy", "unhealthy"):
-            return status
-        time.sleep(0.5)
-    return status
 
 
 @pytest.fixture(scope="module")

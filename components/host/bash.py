@@ -22,6 +22,7 @@ __all__ = [
     "as_command",
     "assign",
     "assign_array",
+    "container_label",
     "fcontext_spec",
     "header",
     "report",
@@ -111,3 +112,30 @@ def fcontext_spec(data_dir: str) -> str:
     escaped; ``(/.*)?`` makes the rule cover the folder's contents too.
     """
     return REGEX_SPECIAL.sub(r"\\\1", data_dir) + "(/.*)?"
+
+
+def container_label(*, added: str, relabelled: str, quiet: bool = False) -> str:
+    """The bash that gives ``$dir`` (regex ``$spec``) a persistent ``container_file_t`` label, so a
+    container may use it: the ``semanage fcontext`` rule is added (``-a``) or modified (``-m``) only
+    when needed, ``restorecon`` runs only when a dry run shows files to relabel, and each change is
+    appended to ``changes`` (``added`` / ``relabelled``: those entries). The caller has checked that
+    SELinux is in use. ``quiet``: restorecon's list of relabelled files is not printed."""
+    shown = " >/dev/null" if quiet else ""
+    return f"""current=$(as_root semanage fcontext -l -C | SPEC="$spec" awk '$1 == ENVIRON["SPEC"] {{ print $NF }}')
+case "$current" in
+  *:container_file_t:*) ;;
+  "")
+    as_root semanage fcontext -a -t container_file_t "$spec"
+    changes+=("{added}")
+    ;;
+  *)
+    as_root semanage fcontext -m -t container_file_t "$spec"
+    changes+=("changed file-context rule from $current")
+    ;;
+esac
+pending=$(as_root restorecon -R -n -v -- "$dir")
+if [ -n "$pending" ]; then
+  as_root restorecon -R -v -- "$dir"{shown}
+  changes+=("{relabelled}")
+fi
+"""

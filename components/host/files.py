@@ -12,11 +12,12 @@ from __future__ import annotations
 import base64
 import posixpath
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from components.config.errors import refuse_arguments
-from components.host.bash import Privilege, assign, assign_array, fcontext_spec, header, report
+from components.host.bash import Privilege, assign, assign_array, container_label, fcontext_spec, header, report
 
 __all__ = [
     "CA_FILE_MODE",
@@ -121,24 +122,8 @@ else
 fi
 case "$selinux_mode" in
   Enforcing|Permissive)
-    current=$(as_root semanage fcontext -l -C | SPEC="$spec" awk '$1 == ENVIRON["SPEC"] { print $NF }')
-    case "$current" in
-      *:container_file_t:*) ;;
-      "")
-        as_root semanage fcontext -a -t container_file_t "$spec"
-        changes+=("added file-context rule container_file_t")
-        ;;
-      *)
-        as_root semanage fcontext -m -t container_file_t "$spec"
-        changes+=("changed file-context rule from $current")
-        ;;
-    esac
-    pending=$(as_root restorecon -R -n -v -- "$dir")
-    if [ -n "$pending" ]; then
-      as_root restorecon -R -v -- "$dir" >/dev/null
-      changes+=("relabelled $dir")
-    fi
-    ;;
+""" + textwrap.indent(container_label(added="added file-context rule container_file_t", relabelled="relabelled $dir",
+                                      quiet=True), "    ") + """    ;;
 esac
 """
 

@@ -32,6 +32,7 @@ from components.host.bash import (
     as_command,
     assign,
     assign_array,
+    container_label,
     fcontext_spec,
     header,
     report,
@@ -295,24 +296,7 @@ def render_selinux(*, data_dir: str, privilege: Privilege) -> str:
     dry run shows files to relabel. Skipped with a reason when SELinux is absent or disabled.
     """
     return header("selinux", privilege) + f"""{assign("dir", data_dir)}{assign("spec", fcontext_spec(data_dir))}{_SELINUX_PROLOGUE}changes=()
-current=$(as_root semanage fcontext -l -C | SPEC="$spec" awk '$1 == ENVIRON["SPEC"] {{ print $NF }}')
-case "$current" in
-  *:container_file_t:*) ;;
-  "")
-    as_root semanage fcontext -a -t container_file_t "$spec"
-    changes+=("added file-context rule")
-    ;;
-  *)
-    as_root semanage fcontext -m -t container_file_t "$spec"
-    changes+=("changed file-context rule from $current")
-    ;;
-esac
-pending=$(as_root restorecon -R -n -v -- "$dir")
-if [ -n "$pending" ]; then
-  as_root restorecon -R -v -- "$dir"
-  changes+=("relabelled files")
-fi
-as_root matchpathcon -V -- "$dir"
+{container_label(added="added file-context rule", relabelled="relabelled files")}as_root matchpathcon -V -- "$dir"
 """ + report("selinux ($selinux_mode): $dir already labelled container_file_t; nothing changed", "selinux ($selinux_mode): $dir: ")
 
 
